@@ -1,0 +1,213 @@
+"""Turn the book's MyST chapter sources into notebooks.
+
+Two products come from one chapter file ``book/NN-slug.md``:
+
+* a *plain* notebook, the chapter exactly as the book executes it (used by the
+  test suite, which runs it under nbval), and
+* a *student* notebook, committed in ``notebooks/``: solutions and hidden
+  book-only cells removed, outputs cleared, MyST-only markup turned into plain
+  Markdown, and a first cell that checks the environment.
+
+Usage::
+
+    python tools/coursenb.py student [--check]   # write (or compare) notebooks/NN-slug.ipynb
+    python tools/coursenb.py plain --out DIR     # write DIR/NN-slug.ipynb for nbval
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+STUDENT_DIR = ROOT / "notebooks"
+CHAPTER_GLOB = "[0-9][0-9]-*.md"
+REMOVE_TAGS = {"remove-cell"}
+
+ENV_CHECK = '''\
+# Run this cell first: it checks that the course package and its data are available.
+try:
+    import mlmcourse
+    mlmcourse.load("hsb40")
+    print(f"mlmcourse {mlmcourse.__version__} and its data are ready.")
+except ImportError:
+    print("The course package mlmcourse is not installed in this Python.\\n"
+          "On Colab or Binder, run in a new cell:\\n"
+          "    %pip install git+{repository}\\n"
+          "then restart the kernel. On your own machine, run `make notebooks` or\\n"
+          "`pip install -e .` in a clone of the repository.")'''
+
+
+def chapters() -> list[Path]:
+    """The numbered chapter sources, in order."""
+    return sorted(BOOK.glob(CHAPTER_GLOB))
+
+
+def repository_url() -> str:
+    for line in (ROOT / "_config.yml").read_text().splitlines():
+        match = re.match(r"\s+url:\s*(\S+)", line)
+        if match:
+            return match.group(1)
+    return "https://github.com/mlmcourse/mlmcourse"
+
+
+def read_chapter(path: Path) -> nbformat.NotebookNode:
+    notebook = jupytext.read(path)
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def _stable_ids(notebook: nbformat.NotebookNode, stem: str) -> None:
+    for index, cell in enumerate(notebook.cells):
+        digest = hashlib.sha1(f"{stem}:{index}:{cell.source}".encode()).hexdigest()[:8]
+        cell["id"] = f"c{index:03d}-{digest}"
+
+
+def _split_at_directive(source: str, name: str) -> tuple[str, str]:
+    """Text before a ``{name}`` directive and text after its closing fence."""
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if "{" + name + "}" in line)
+    fence = re.match(r"^(`{3,}|:{3,})", lines[start].strip())
+    closing = fence.group(1) if fence else "```"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == closing), start)
+    return "\n".join(lines[:start]).strip(), "\n".join(lines[end + 1:]).strip()
+
+
+def drop_solutions(cells: list) -> list:
+    """Remove everything from a ``solution-start`` directive to its ``solution-end``.
+
+    Text before the start directive and after the end directive stays, so an
+    exercise that follows a solution in the same Markdown cell is kept.
+    """
+    kept, inside = [], False
+    for cell in cells:
+        is_markdown = cell.cell_type == "markdown"
+        if is_markdown and not inside and "{solution-start}" in cell.source:
+            before, after = _split_at_directive(cell.source, "solution-start")
+            if "{solution-end}" in after:
+                raise ValueError("put the solution's content between solution-start and solution-end")
+            if before:
+                kept.append(nbformat.v4.new_markdown_cell(before, metadata=dict(cell.metadata)))
+            inside = True
+            continue
+        if inside:
+            if is_markdown and "{solution-end}" in cell.source:
+                inside = False
+                _, after = _split_at_directive(cell.source, "solution-end")
+                if after:
+                    kept.append(nbformat.v4.new_markdown_cell(after, metadata=dict(cell.metadata)))
+            continue
+        kept.append(cell)
+    if inside:
+        raise ValueError("a solution-start directive has no matching solution-end")
+    return kept
+
+
+_ROLE = re.compile(r"\{(?:ref|numref|doc|eq|term)\}`([^`<]*?)\s*(?:<([^`>]*)>)?`")
+_FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*)$")
+_ADMONITIONS = {"note": "Note", "tip": "Tip", "warning": "Warning", "important": "Important",
+                "caution": "Caution", "seealso": "See also", "hint": "Hint"}
+
+
+def _role_text(match: re.Match) -> str:
+    text, target = match.group(1).strip(), match.group(2)
+    return text or (target or "")
+
+
+def plain_markdown(source: str, counter: list[int]) -> str:
+    """Translate MyST-only markup into Markdown that Jupyter renders."""
+    out, stack = [], []
+    for line in source.splitlines():
+        if re.match(r"^\(\s*[\w:-]+\s*\)=\s*$", line):
+            continue  # a label target
+        if stack and line.strip() == stack[-1][0]:
+            kind = stack.pop()[1]
+            out.append("$$" if kind == "math" else ("" if kind != "code" else "```"))
+            continue
+        match = _FENCE.match(line)
+        if match:
+            name, arg = match.group("name"), match.group("arg").strip()
+            stack.append((match.group("fence"), "math" if name == "math" else "code" if name in ("code-block", "code") else "block"))
+            if name == "math":
+                out.append("$$")
+            elif name in ("code-block", "code"):
+                out.append(f"```{arg}")
+            elif name == "exercise":
+                counter[0] += 1
+                out.append(f"**Exercise {counter[0]}.** {arg}".rstrip())
+            elif name == "admonition":
+                out.append(f"**{arg}**")
+            elif name in _ADMONITIONS:
+                out.append(f"**{_ADMONITIONS[name]}.** {arg}".rstrip())
+            elif arg:
+                out.append(f"**{arg}**")
+            continue
+        if stack and re.match(r"^:[\w-]+:", line.strip()):
+            continue  # a directive option such as :label: or :class:
+        out.append(_ROLE.sub(_role_text, line))
+    return "\n".join(out).strip() + "\n"
+
+
+def student_notebook(path: Path) -> nbformat.NotebookNode:
+    """The student version of one chapter."""
+    notebook = read_chapter(path)
+    cells = [c for c in notebook.cells if not REMOVE_TAGS & set(c.metadata.get("tags", []))]
+    cells = drop_solutions(cells)
+    counter = [0]
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            cell.source = plain_markdown(cell.source, counter).rstrip("\n")
+        else:
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("editable", None)
+    check = nbformat.v4.new_code_cell(ENV_CHECK.replace("{repository}", repository_url()))
+    check.metadata["tags"] = ["environment-check"]
+    notebook.cells = [check] + [c for c in cells if c.source.strip()]
+    _stable_ids(notebook, path.stem)
+    return notebook
+
+
+def plain_notebook(path: Path) -> nbformat.NotebookNode:
+    notebook = read_chapter(path)
+    _stable_ids(notebook, path.stem)
+    return notebook
+
+
+def dumps(notebook: nbformat.NotebookNode) -> str:
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["student", "plain"])
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
+    args = parser.parse_args(argv)
+    make = student_notebook if args.mode == "student" else plain_notebook
+    out_dir = args.out or (STUDENT_DIR if args.mode == "student" else ROOT / "_build" / "nbval")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stale = []
+    for chapter in chapters():
+        target = out_dir / f"{chapter.stem}.ipynb"
+        text = dumps(make(chapter))
+        if args.check:
+            if not target.exists() or target.read_text() != text:
+                stale.append(target.name)
+        else:
+            target.write_text(text)
+    for name in stale:
+        print(f"out of date: {name} (run `make notebooks`)", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
