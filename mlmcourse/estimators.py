@@ -1,0 +1,1052 @@
+"""The estimators that seed 004 compares ("six ways to compare the sectors").
+
+Pooled OLS, no pooling (one regression per group), fixed effects (within and
+dummy variables), the between-group regression, the two-stage ("slopes as
+outcomes") approach, per-group averages, the econometric random-effects GLS,
+the within-between (REWB / Mundlak) mixed model and the Hausman test.
+
+statsmodels fits the OLS-family models and linearmodels the panel estimators;
+this module shapes their results. Every result has a ``table``: a tidy
+DataFrame with fixed, documented columns and lme4's term names
+("(Intercept)", "SES", "SectorPublic", "SES:SectorPublic").
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+import statsmodels.api as sm
+from linearmodels import BetweenOLS, PanelOLS, RandomEffects
+from scipy import stats
+from statsmodels.multivariate.manova import MANOVA
+
+from mlmcourse.groups import add_group_means, group_table
+
+__all__ = [
+    "TIDY_COLUMNS",
+    "EstimatorResult",
+    "RandomEffectsGLSResult",
+    "NoPoolingResult",
+    "TwoStageResult",
+    "PerGroupAverageResult",
+    "WithinBetweenResult",
+    "HausmanResult",
+    "lme4_term_name",
+    "pooled",
+    "no_pooling",
+    "fixed_effects",
+    "between",
+    "two_stage",
+    "per_group_average",
+    "random_effects_gls",
+    "within_between",
+    "hausman",
+]
+
+#: Columns of every coefficient table (``df`` is ``inf`` for normal-based tests).
+TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value"]
+NO_POOLING_COLUMNS = ["group", "term", "n", "df", "sigma", "estimate", "std_error", "statistic", "p_value"]
+TWO_STAGE_COLUMNS = ["response", *TIDY_COLUMNS]
+MV_TEST_COLUMNS = ["term", "test", "value", "f_value", "num_df", "den_df", "p_value"]
+AVERAGE_COLUMNS = ["term", "contrast", "estimate", "std_error", "statistic", "df", "p_value"]
+WALD_COLUMNS = ["contrast", "statistic", "num_df", "den_df", "p_value"]
+WITHIN_BETWEEN_COLUMNS = ["variable", "effect", "estimate", "std_error", "statistic"]
+HAUSMAN_COLUMNS = ["term", "fixed_effects", "random_effects", "difference", "std_error"]
+VARIANCE_COLUMNS = ["component", "variance", "sd"]
+
+
+# --------------------------------------------------------------------------- results
+class _ShowTable:
+    """Readable printing: a one-line header followed by the table."""
+
+    def _header(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{self._header()}\n{self.table.to_string(index=False, max_rows=30)}"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class EstimatorResult(_ShowTable):
+    """One fitted single-equation estimator.
+
+    Attributes
+    ----------
+    method : str
+        "pooled", "pooled (cluster-robust CR1)", "fixed effects (within)", ...
+    formula : str
+    table : DataFrame
+        Columns ``TIDY_COLUMNS``: term, estimate, std_error, statistic (t),
+        df (of the t reference distribution), p_value (two-sided).
+    vcov : DataFrame
+        Covariance matrix of the estimates (terms x terms).
+    nobs : int
+        Rows used (after dropping rows with missing values).
+    ngroups : int or None
+        Number of groups (None for pooled OLS without clusters).
+    sigma : float
+        Residual standard deviation of the fitted regression.
+    df_resid : float
+        Residual degrees of freedom.
+    fit : object
+        The underlying statsmodels or linearmodels results object.
+    """
+
+    method: str
+    formula: str
+    table: pd.DataFrame
+    vcov: pd.DataFrame
+    nobs: int
+    ngroups: int | None
+    sigma: float
+    df_resid: float
+    fit: Any
+
+    @property
+    def estimate(self) -> pd.Series:
+        """The estimates as a Series indexed by term."""
+        return self.table.set_index("term")["estimate"]
+
+    @property
+    def std_error(self) -> pd.Series:
+        """The standard errors as a Series indexed by term."""
+        return self.table.set_index("term")["std_error"]
+
+    def _header(self) -> str:
+        groups = f", {self.ngroups} groups" if self.ngroups else ""
+        return (f"{self.method}: {self.formula}  ({self.nobs} observations{groups}; "
+                f"residual SD {self.sigma:.4g} on {self.df_resid:g} df)")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RandomEffectsGLSResult(EstimatorResult):
+    """Econometric random-effects GLS; adds the variance components and theta.
+
+    Attributes
+    ----------
+    variance_components : DataFrame
+        Columns ``component`` (the grouping column's name, then "Residual"),
+        ``variance``, ``sd``.
+    theta : Series
+        Quasi-demeaning weight per group, 1 - sqrt(sigma2 / (n_j tau2 + sigma2)).
+    """
+
+    variance_components: pd.DataFrame
+    theta: pd.Series
+
+    @property
+    def rho(self) -> float:
+        """Share of the error variance that lies between groups."""
+        variances = self.variance_components["variance"]
+        return float(variances.iloc[0] / variances.sum())
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class NoPoolingResult(_ShowTable):
+    """One OLS regression per group (lme4's ``lmList``).
+
+    Attributes
+    ----------
+    formula, group : str
+    terms : list of str
+        The coefficient names, in model order.
+    table : DataFrame
+        Columns ``NO_POOLING_COLUMNS``: group, term, n (rows of the group),
+        df (n minus coefficients), sigma (the group's residual SD), estimate,
+        std_error, statistic, p_value. A group without enough data for its
+        own regression has missing estimates (lmList gives NA too).
+    sigma_pooled : float
+        sqrt(sum of residual sums of squares / sum of residual df): the pooled
+        within-group residual SD that ``summary(lmList(...))`` uses.
+    df_pooled : int
+    """
+
+    formula: str
+    group: str
+    terms: list
+    table: pd.DataFrame
+    sigma_pooled: float
+    df_pooled: int
+
+    def wide(self, value: str = "estimate") -> pd.DataFrame:
+        """Group x term table of one column (lmList's ``coef()`` for "estimate")."""
+        if value not in ("estimate", "std_error", "statistic", "p_value"):
+            raise ValueError(f"value must be 'estimate', 'std_error', 'statistic' or 'p_value', not {value!r}")
+        wide = self.table.pivot(index="group", columns="term", values=value)
+        return wide.reindex(columns=self.terms).rename_axis(index=self.group, columns=None)
+
+    def _header(self) -> str:
+        return f"no pooling: {self.formula} fitted in each {self.group} (pooled SD {self.sigma_pooled:.4g})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TwoStageResult(_ShowTable):
+    """Two-stage ("derived variables", "slopes as outcomes") analysis.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Columns ``TWO_STAGE_COLUMNS``: response (the stage-1 coefficient
+        being explained), then the ``TIDY_COLUMNS`` of its stage-2 regression.
+    mv_test : DataFrame
+        Multivariate (MANOVA) test of each level-2 term on all stage-1
+        coefficients jointly; columns ``MV_TEST_COLUMNS``.
+    stage1 : NoPoolingResult
+    level2 : str
+        The stage-2 right-hand side.
+    ngroups : int
+        Groups used in stage 2.
+    """
+
+    table: pd.DataFrame
+    mv_test: pd.DataFrame
+    stage1: NoPoolingResult
+    level2: str
+    ngroups: int
+
+    def _header(self) -> str:
+        return f"two-stage: ({self.stage1.formula}) per {self.stage1.group}, then ~ {self.level2}"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PerGroupAverageResult(_ShowTable):
+    """Equal-weight averages of per-group coefficients by a level-2 factor.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Columns ``AVERAGE_COLUMNS``: term, contrast (a level of `by`, or
+        "<level> - <reference>"), estimate, std_error, statistic, df, p_value.
+    wald : DataFrame
+        Joint F test that all differences are zero; columns ``WALD_COLUMNS``.
+    sigma : float
+        Pooled within-group residual SD.
+    df_resid : int
+    fit : statsmodels results of the one-regression-per-group model.
+    """
+
+    table: pd.DataFrame
+    wald: pd.DataFrame
+    sigma: float
+    df_resid: int
+    fit: Any
+
+    def _header(self) -> str:
+        return f"per-group averages (pooled within-group SD {self.sigma:.4g} on {self.df_resid} df)"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class WithinBetweenResult(_ShowTable):
+    """Within-between (REWB) or Mundlak mixed model.
+
+    Attributes
+    ----------
+    fit : LmerResult
+        The mixed model as fitted by ``mlmcourse.lmer``.
+    formula : str
+        The formula given to lmer (with ``<x>_within`` / ``<x>_mean`` terms).
+    table : DataFrame
+        Columns ``WITHIN_BETWEEN_COLUMNS``: variable, effect ("within",
+        "between", "contextual"), estimate, std_error, statistic (t value,
+        no p-value: lme4 prints none).
+    """
+
+    fit: Any
+    formula: str
+    table: pd.DataFrame
+
+    def _header(self) -> str:
+        return f"within-between model: {self.formula}"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class HausmanResult(_ShowTable):
+    """Hausman test of fixed against random effects.
+
+    Attributes
+    ----------
+    statistic : float
+        (b_FE - b_RE)' [Var(b_FE) - Var(b_RE)]^- (b_FE - b_RE).
+    df : int
+        Rank of Var(b_FE) - Var(b_RE).
+    p_value : float
+        Chi-squared upper tail.
+    note : str
+        Empty, or a warning that the variance difference is not positive definite.
+    table : DataFrame
+        Columns ``HAUSMAN_COLUMNS``: term, fixed_effects, random_effects,
+        difference, std_error (sqrt of the diagonal of the variance difference;
+        NaN where that is negative).
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    note: str
+    table: pd.DataFrame
+
+    def _header(self) -> str:
+        note = f"\n{self.note}" if self.note else ""
+        return f"Hausman test: chi2({self.df}) = {self.statistic:.4f}, p = {self.p_value:.4g}{note}"
+
+
+# --------------------------------------------------------------------------- names
+_SPLIT_INTERACTION = re.compile(r":(?![^\[]*\])")
+_LEVEL = re.compile(r"^(?P<name>.+?)\[(?:T\.)?(?P<level>.*)\]$")
+_C_CALL = re.compile(r"^C\(\s*(?P<var>[^,\)]+?)\s*(?:,.*)?\)$")
+
+
+def _variable_name(factor: str) -> str:
+    """``C(School)`` -> ``School``; other factor names unchanged."""
+    call = _C_CALL.match(factor)
+    return call["var"] if call else factor
+
+
+def lme4_term_name(name: str) -> str:
+    """Translate a statsmodels / patsy / linearmodels coefficient name into lme4's.
+
+    Examples
+    --------
+    >>> lme4_term_name("Intercept"), lme4_term_name("SES:Sector[T.Public]")
+    ('(Intercept)', 'SES:SectorPublic')
+    >>> lme4_term_name("C(School)[T.1906]")
+    'School1906'
+    """
+    if name in ("Intercept", "const"):
+        return "(Intercept)"
+    pieces = []
+    for piece in _SPLIT_INTERACTION.split(name):
+        match = _LEVEL.match(piece)
+        if match:
+            piece = _variable_name(match["name"]) + match["level"]
+        pieces.append(piece)
+    return ":".join(pieces)
+
+
+# --------------------------------------------------------------------------- designs
+def _check_formula(formula: str) -> None:
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError(f"formula must be a string like 'MathAch ~ SES', not {formula!r}")
+    if "|" in formula:
+        raise ValueError(
+            f"formula {formula!r} has a random-effects term '( ... | ... )'; this estimator takes "
+            "an ordinary regression formula (use mlmcourse.lmer for mixed models)"
+        )
+
+
+def _r_terms(info: patsy.DesignInfo, formula: str) -> list:
+    """The model's terms as R orders them: by interaction order, then as written."""
+    written = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    position = {term: i for i, term in enumerate(written)}
+    return sorted(info.term_slices, key=lambda term: (len(term.factors), position.get(term, len(written))))
+
+
+def _r_term_order(design: pd.DataFrame, formula: str) -> pd.DataFrame:
+    """Model-matrix columns in R's order."""
+    slices = design.design_info.term_slices
+    terms = _r_terms(design.design_info, formula)
+    return design[[column for term in terms for column in design.columns[slices[term]]]]
+
+
+def _design(formula: str, data: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Response and model matrix (lme4 names, R column order); rows with NA dropped."""
+    _check_formula(formula)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = data.reset_index(drop=True)
+    try:
+        y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    except patsy.PatsyError as error:
+        raise ValueError(f"cannot build the model of {formula!r} from the data: {error}") from None
+    x = _r_term_order(x, formula)
+    x.columns = [lme4_term_name(c) for c in x.columns]
+    if y.shape[1] != 1:
+        raise ValueError(f"the response of {formula!r} must be one numeric column")
+    dropped = len(data) - len(x)
+    if dropped:
+        warnings.warn(f"{dropped} rows with missing values in the variables of {formula!r} were dropped",
+                      stacklevel=3)
+    return y.iloc[:, 0].rename(formula.split("~")[0].strip()), x
+
+
+def _group_labels(data: pd.DataFrame, group: str, rows: pd.Index) -> pd.Series:
+    """The group label of each used row (rows are positions after reset_index)."""
+    if group not in data.columns:
+        raise KeyError(f"grouping column {group!r} is not in the data; columns are {list(data.columns)}")
+    labels = data[group].reset_index(drop=True).loc[rows]
+    if labels.isna().any():
+        raise ValueError(f"grouping column {group!r} has {int(labels.isna().sum())} missing values")
+    return labels.rename(group)
+
+
+def _varying_columns(x: pd.DataFrame, groups: pd.Series, formula: str) -> list[str]:
+    """Columns that vary within groups; warn about level-2 terms the groups absorb."""
+    spread = (x - x.groupby(groups.values).transform("mean")).abs().max()
+    scale = x.abs().max().clip(lower=1.0)
+    varying = spread > 1e-10 * scale
+    absorbed = [c for c in x.columns if not varying[c] and c != "(Intercept)"]
+    if absorbed:
+        warnings.warn(
+            f"term(s) {absorbed} do not vary within {groups.name}: the {groups.name} effects absorb "
+            "them, so they have no fixed-effects estimate (R's lm reports NA)", stacklevel=3)
+    kept = [c for c in x.columns if varying[c]]
+    if not kept:
+        raise ValueError(f"no term of {formula!r} varies within {groups.name}; nothing to estimate")
+    return kept
+
+
+def _panel(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Attach the (group, row-within-group) index that linearmodels needs."""
+    within = groups.groupby(groups.values, sort=False).cumcount()
+    index = pd.MultiIndex.from_arrays([groups.astype(str).to_numpy(), within.to_numpy()],
+                                      names=[groups.name, "row"])
+    return y.set_axis(index), x.set_axis(index)
+
+
+def _tidy(estimate, std_error, p_value, df) -> pd.DataFrame:
+    estimate = pd.Series(estimate, dtype=float)
+    std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
+    table = pd.DataFrame({
+        "term": [lme4_term_name(str(t)) for t in estimate.index],
+        "estimate": estimate.to_numpy(),
+        "std_error": std_error.to_numpy(),
+        "statistic": (estimate / std_error).to_numpy(),
+        "df": float(df),
+        "p_value": pd.Series(p_value, dtype=float).reindex(estimate.index).to_numpy(),
+    })
+    return table[TIDY_COLUMNS]
+
+
+def _named_vcov(vcov: pd.DataFrame) -> pd.DataFrame:
+    names = [lme4_term_name(str(t)) for t in vcov.index]
+    return pd.DataFrame(np.asarray(vcov, dtype=float), index=names, columns=names)
+
+
+# --------------------------------------------------------------------------- pooled
+def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> EstimatorResult:
+    """Complete pooling: OLS that ignores the groups (seed 004, method 1).
+
+    Parameters
+    ----------
+    formula : str
+        Regression formula, e.g. ``"MathAch ~ SES * Sector"``.
+    data : DataFrame
+    cluster : str, optional
+        Grouping column for cluster-robust standard errors (CR1, the
+        ``vce(cluster)`` of Stata's ``regress``); t tests then use
+        (number of clusters - 1) df, as Stata does.
+
+    Returns
+    -------
+    EstimatorResult
+        ``table`` columns: term, estimate, std_error, statistic, df, p_value;
+        ``sigma`` is R's "Residual standard error".
+
+    Notes
+    -----
+    R: ``lm(mathach ~ ses * Sector, hs)``; with clusters,
+    ``coeftest(fit, vcovCL(fit, ~ school, type = "HC1"))`` (which keeps the
+    residual df). Clustering does not change the estimates, only the SEs
+    (seed 002: cluster-robust SEs need many clusters).
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> fit = pooled("MathAch ~ SES * Sector", mlmcourse.load("hsb40"))
+    >>> round(float(fit.estimate["SES:SectorPublic"]), 4), round(fit.sigma, 3)
+    (1.6051, 6.344)
+    """
+    y, x = _design(formula, data)
+    if cluster is None:
+        fit = sm.OLS(y, x).fit()
+        method, ngroups, df = "pooled OLS", None, fit.df_resid
+    else:
+        codes = pd.factorize(_group_labels(data, cluster, x.index))[0]
+        fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+        method, ngroups, df = "pooled OLS (cluster-robust CR1)", int(codes.max()) + 1, fit.df_resid_inference
+    table = _tidy(fit.params, fit.bse, fit.pvalues, df)
+    return EstimatorResult(method, formula, table, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
+                           float(np.sqrt(fit.mse_resid)), float(fit.df_resid), fit)
+
+
+# --------------------------------------------------------------------------- no pooling
+def _fit_one_group(label, y: pd.Series, x: pd.DataFrame) -> list[dict]:
+    n, k = x.shape
+    row = {"group": label, "n": n, "df": n - k}
+    if n < k or np.linalg.matrix_rank(x.to_numpy()) < k:
+        return [{**row, "term": t, "sigma": np.nan, "estimate": np.nan, "std_error": np.nan,
+                 "statistic": np.nan, "p_value": np.nan} for t in x.columns]
+    if n == k:
+        estimate = np.linalg.solve(x.to_numpy(), y.to_numpy())
+        return [{**row, "term": t, "sigma": np.nan, "estimate": b, "std_error": np.nan,
+                 "statistic": np.nan, "p_value": np.nan} for t, b in zip(x.columns, estimate)]
+    fit = sm.OLS(y, x).fit()
+    sigma = float(np.sqrt(fit.mse_resid))
+    return [{**row, "term": t, "sigma": sigma, "estimate": fit.params[t], "std_error": fit.bse[t],
+             "statistic": fit.tvalues[t], "p_value": fit.pvalues[t]} for t in x.columns]
+
+
+def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
+    """No pooling: a separate OLS regression in every group (lme4's ``lmList``).
+
+    Parameters
+    ----------
+    formula : str
+        Level-1 regression, e.g. ``"MathAch ~ SES"``.
+    data : DataFrame
+    group : str
+        Grouping column.
+
+    Returns
+    -------
+    NoPoolingResult
+        ``table`` columns: group, term, n, df, sigma, estimate, std_error,
+        statistic, p_value (one row per group x term); ``wide()`` gives the
+        group x term table of estimates; ``sigma_pooled`` the pooled SD.
+
+    Notes
+    -----
+    R: ``lmList(mathach ~ ses | school, hs)``. The model matrix is built once
+    from all the data, so every group has the same columns. A group with
+    fewer rows than coefficients, or whose covariates are collinear (e.g. all
+    students with the same SES), gets missing estimates and a warning, as
+    ``lmList`` gives NA.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> fits = no_pooling("MathAch ~ SES", mlmcourse.load("hsb40"), "School")
+    >>> fits.wide().shape
+    (40, 2)
+    """
+    y, x = _design(formula, data)
+    groups = _group_labels(data, group, x.index)
+    rows = []
+    for label, positions in groups.groupby(groups.values, sort=True).indices.items():
+        rows += _fit_one_group(label, y.iloc[positions], x.iloc[positions])
+    table = pd.DataFrame(rows)[NO_POOLING_COLUMNS]
+    failed = table.loc[table["estimate"].isna(), "group"].unique().tolist()
+    if failed:
+        warnings.warn(f"{len(failed)} {group} group(s) have too little data for their own regression "
+                      f"(estimates missing): {failed[:10]}", stacklevel=2)
+    per_group = table.drop_duplicates("group").query("df > 0 and sigma == sigma")
+    df_pooled = int(per_group["df"].sum())
+    sigma_pooled = float(np.sqrt((per_group["sigma"] ** 2 * per_group["df"]).sum() / df_pooled))
+    return NoPoolingResult(formula, group, list(x.columns), table, sigma_pooled, df_pooled)
+
+
+# --------------------------------------------------------------------------- fixed effects
+def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "within") -> EstimatorResult:
+    """Fixed effects: every group its own intercept (seed 004, method 2b).
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"MathAch ~ SES + SES:Sector"`` (the slope may differ by sector;
+        Sector itself is absorbed by the school intercepts).
+    data : DataFrame
+    group : str
+        Grouping column whose effects are removed.
+    method : {"within", "dummy"}
+        "within": linearmodels ``PanelOLS(entity_effects=True)`` (the
+        within-group, demeaned regression, Stata's ``xtreg, fe``);
+        "dummy": OLS with one dummy variable per group (R's
+        ``lm(y ~ x + factor(g))``). Both give the same slopes and SEs.
+
+    Returns
+    -------
+    EstimatorResult
+        ``table`` (columns ``TIDY_COLUMNS``) has the terms that vary within
+        groups; terms constant within groups (level-2 variables, the
+        intercept) are absorbed and left out with a warning.
+
+    Notes
+    -----
+    Within estimator: OLS of :math:`y_{ij} - \\bar y_{j}` on
+    :math:`x_{ij} - \\bar x_{j}`, with residual df N - J - k. R:
+    ``lm(mathach ~ ses + factor(school) + ses:Sector, hs)``: the coefficient
+    ``ses:SectorPublic`` is the Public - Catholic slope difference
+    (1.204719, SE 0.436134, 1935 df in seed 004).
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> fe = fixed_effects("MathAch ~ SES + SES:Sector", mlmcourse.load("hsb40"), "School")
+    >>> round(float(fe.estimate["SES:SectorPublic"]), 6)
+    1.204719
+    """
+    y, x = _design(formula, data)
+    groups = _group_labels(data, group, x.index)
+    slopes = _varying_columns(x, groups, formula)
+    if method == "within":
+        panel_y, panel_x = _panel(y, x[slopes], groups)
+        fit = PanelOLS(panel_y, panel_x, entity_effects=True).fit(cov_type="unadjusted", debiased=True)
+        estimate, std_error, p_value, vcov = fit.params, fit.std_errors, fit.pvalues, fit.cov
+        sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
+    elif method == "dummy":
+        dummies = pd.get_dummies(groups, prefix=group, prefix_sep="", dtype=float)
+        fit = sm.OLS(y, pd.concat([x[slopes], dummies.set_index(x.index)], axis=1), hasconst=True).fit()
+        estimate, std_error, p_value = fit.params[slopes], fit.bse[slopes], fit.pvalues[slopes]
+        vcov, sigma = fit.cov_params().loc[slopes, slopes], float(np.sqrt(fit.mse_resid))
+    else:
+        raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
+    table = _tidy(estimate, std_error, p_value, fit.df_resid)
+    return EstimatorResult(f"fixed effects ({method})", formula, table, _named_vcov(vcov), len(y),
+                           int(groups.nunique()), sigma, float(fit.df_resid), fit)
+
+
+# --------------------------------------------------------------------------- between
+def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
+    """Between-group ("ecological") regression on the group means (seed 004, method 4).
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"MathAch ~ SES"``.
+    data : DataFrame
+    group : str
+
+    Returns
+    -------
+    EstimatorResult
+        ``table`` columns ``TIDY_COLUMNS``; df = J - k, ``nobs`` is the number
+        of rows averaged and ``ngroups`` the number of group means regressed.
+
+    Notes
+    -----
+    OLS of :math:`\\bar y_j` on :math:`\\bar x_j`, one row per group and
+    equal weight per group (linearmodels ``BetweenOLS``; Stata ``xtreg, be``).
+    The columns of the model matrix are averaged, so a level-1 factor
+    enters as the proportion of each level. R:
+    ``lm(mathach ~ ses, up(hs, ~ school, all = TRUE))``.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> fit = between("MathAch ~ SES", mlmcourse.load("hsb40"), "School")
+    >>> round(float(fit.estimate["SES"]), 4)
+    5.7734
+    """
+    y, x = _design(formula, data)
+    groups = _group_labels(data, group, x.index)
+    panel_y, panel_x = _panel(y, x, groups)
+    fit = BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted", debiased=True)
+    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
+    sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
+    return EstimatorResult("between groups", formula, table, _named_vcov(fit.cov), len(y),
+                           int(groups.nunique()), sigma, float(fit.df_resid), fit)
+
+
+# --------------------------------------------------------------------------- two-stage
+def _level2_design(level2: str, table: pd.DataFrame, group: str) -> tuple[pd.DataFrame, dict]:
+    """Stage-2 model matrix from a right-hand side; also the columns of each term."""
+    rhs = level2.strip().lstrip("~").strip() or "1"
+    try:
+        z = patsy.dmatrix(rhs, table, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as error:
+        raise ValueError(
+            f"cannot build the level-2 model {rhs!r}: {error}. Level-2 variables are the columns "
+            f"constant within {group} ({[c for c in table.columns if not c.endswith('_mean')]}) and "
+            f"group means of level-1 variables ({[c for c in table.columns if c.endswith('_mean')]})"
+        ) from None
+    info = z.design_info
+    term_columns = {}
+    for term in _r_terms(info, f"~ {rhs}"):
+        if term.factors:
+            label = ":".join(_variable_name(factor.name()) for factor in term.factors)
+            term_columns[label] = [lme4_term_name(c) for c in info.column_names[info.term_slices[term]]]
+    z = _r_term_order(z, f"~ {rhs}")
+    z.columns = [lme4_term_name(c) for c in z.columns]
+    return z, term_columns
+
+
+def _mv_test(coefs: pd.DataFrame, z: pd.DataFrame, term_columns: dict) -> pd.DataFrame:
+    if not term_columns:
+        return pd.DataFrame(columns=MV_TEST_COLUMNS)
+    hypotheses = [(term, np.eye(z.shape[1])[[z.columns.get_loc(c) for c in cols]])
+                  for term, cols in term_columns.items()]
+    result = MANOVA(coefs.to_numpy(), z.to_numpy()).mv_test(hypotheses=hypotheses)
+    rows = []
+    for term, _ in hypotheses:
+        stat = result.results[term]["stat"]
+        for test, values in stat.iterrows():
+            rows.append({"term": term, "test": test, "value": values["Value"], "f_value": values["F Value"],
+                         "num_df": values["Num DF"], "den_df": values["Den DF"], "p_value": values["Pr > F"]})
+    return pd.DataFrame(rows, columns=MV_TEST_COLUMNS).astype({c: float for c in MV_TEST_COLUMNS[2:]})
+
+
+def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -> TwoStageResult:
+    """Two-stage analysis: per-group OLS, then regress the coefficients on level-2 variables.
+
+    Parameters
+    ----------
+    formula : str
+        Stage-1 (within-group) regression, e.g. ``"MathAch ~ SES"``.
+    data : DataFrame
+    group : str
+    level2 : str, default "1"
+        Stage-2 right-hand side, e.g. ``"Sector"``; it may use any column
+        constant within groups and ``<x>_mean`` (group mean of a numeric
+        level-1 column x, see :func:`mlmcourse.groups.group_table`).
+
+    Returns
+    -------
+    TwoStageResult
+        ``table`` columns: response, term, estimate, std_error, statistic,
+        df, p_value — one stage-2 regression per stage-1 coefficient, all with
+        the same design (a multivariate regression); ``mv_test`` the MANOVA
+        tests (Wilks, Pillai, Hotelling-Lawley, Roy) of each level-2 term.
+
+    Notes
+    -----
+    Seed 004, method 3: ``lcoefs <- coef(lmList(mathach ~ ses | school, hs));
+    lm(as.matrix(lcoefs) ~ Sector, up(hs, ~ school))``. Every group counts
+    equally, and the SEs come from the spread of the coefficients between
+    groups. Groups whose stage-1 regression failed are left out.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> res = two_stage("MathAch ~ SES", mlmcourse.load("hsb40"), "School", level2="Sector")
+    >>> slope = res.table.query("response == 'SES'").set_index("term")
+    >>> round(float(slope.loc["SectorPublic", "estimate"]), 4)
+    1.11
+    """
+    stage1 = no_pooling(formula, data, group)
+    coefs = stage1.wide().dropna()
+    level2_table = group_table(data, group).loc[coefs.index]
+    z, term_columns = _level2_design(level2, level2_table, group)
+    tables = []
+    for response in coefs.columns:
+        fit = sm.OLS(coefs[response], z).fit()
+        tables.append(_tidy(fit.params, fit.bse, fit.pvalues, fit.df_resid).assign(response=response))
+    table = pd.concat(tables, ignore_index=True)[TWO_STAGE_COLUMNS]
+    mv = _mv_test(coefs, z, term_columns)
+    return TwoStageResult(table, mv, stage1, level2.strip().lstrip("~").strip() or "1", len(coefs))
+
+
+# --------------------------------------------------------------------------- per-group averages
+def _usable_groups(x: pd.DataFrame, groups: pd.Series) -> dict:
+    """Row positions of each group that has enough data for its own regression."""
+    usable, dropped = {}, []
+    for label, positions in groups.groupby(groups.values, sort=True).indices.items():
+        xj = x.iloc[positions].to_numpy()
+        ok = len(positions) > x.shape[1] and np.linalg.matrix_rank(xj) == x.shape[1]
+        if ok:
+            usable[label] = positions
+        else:
+            dropped.append(label)
+    if dropped:
+        warnings.warn(f"{groups.name} group(s) {dropped[:10]} have too little data for their own "
+                      "regression and are left out", stacklevel=3)
+    return usable
+
+
+def _group_level(data: pd.DataFrame, by: str, groups: pd.Series, labels: list) -> tuple[pd.Series, list]:
+    """The level of `by` for each group (must be constant within groups) and its levels."""
+    if by not in data.columns:
+        raise KeyError(f"column {by!r} is not in the data; columns are {list(data.columns)}")
+    values = data[by].reset_index(drop=True).loc[groups.index]
+    counts = values.groupby(groups.values).nunique()
+    if (counts > 1).any():
+        raise ValueError(f"column {by!r} varies within {groups.name} (e.g. in "
+                         f"{list(counts[counts > 1].index[:3])}); it must be a level-2 variable")
+    level = values.groupby(groups.values).first().loc[labels]
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    levels = list(values.cat.categories) if categorical else sorted(level.unique())
+    return level, [lv for lv in levels if (level == lv).any()]
+
+
+def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> PerGroupAverageResult:
+    """Average the per-group coefficients within each level of `by`, each group weighted equally.
+
+    Parameters
+    ----------
+    formula : str
+        Within-group regression, e.g. ``"MathAch ~ SES"``.
+    data : DataFrame
+    group : str
+    by : str
+        Level-2 factor whose levels are compared, e.g. ``"Sector"``.
+
+    Returns
+    -------
+    PerGroupAverageResult
+        ``table`` columns: term, contrast, estimate, std_error, statistic, df,
+        p_value, with contrasts "<level>" (the average coefficient of the
+        groups in that level) and "<level> - <reference>" (differences to the
+        first level); ``wald`` the joint F test of all differences.
+
+    Notes
+    -----
+    Seed 004, method 2a: ``lml <- lm(mathach ~ factor(school)/ses - 1, hs)``
+    fits each school's line with a common residual variance
+    :math:`\\sigma^2` (df = N - J k); each sector's average gives every school
+    weight :math:`1/J_s`, and ``wald(lml, L)`` tests the differences. The SEs
+    use only within-school variation, so they describe new students in the
+    same schools, not new schools.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> res = per_group_average("MathAch ~ SES", mlmcourse.load("hsb40"), "School", by="Sector")
+    >>> table = res.table.set_index(["term", "contrast"])
+    >>> round(float(table.loc[("SES", "Public - Catholic"), "estimate"]), 6)
+    1.109995
+    """
+    y, x = _design(formula, data)
+    groups = _group_labels(data, group, x.index)
+    usable = _usable_groups(x, groups)
+    labels, k = list(usable), x.shape[1]
+    level, levels = _group_level(data, by, groups, labels)
+    rows = np.concatenate(list(usable.values()))
+    block = np.zeros((len(rows), len(labels) * k))
+    start = 0
+    for j, positions in enumerate(usable.values()):
+        block[start:start + len(positions), j * k:(j + 1) * k] = x.iloc[positions].to_numpy()
+        start += len(positions)
+    fit = sm.OLS(y.iloc[rows].to_numpy(), block, hasconst=True).fit(method="qr")
+    weights = {lv: (level == lv).to_numpy() / (level == lv).sum() for lv in levels}
+    contrasts = {lv: weights[lv] for lv in levels}
+    contrasts |= {f"{lv} - {levels[0]}": weights[lv] - weights[levels[0]] for lv in levels[1:]}
+    table = _average_table(fit, contrasts, list(x.columns), k)
+    differences = [np.kron(w, np.eye(k)) for name, w in contrasts.items() if " - " in name]
+    wald = _wald_row(fit, differences, f"all {by} differences")
+    return PerGroupAverageResult(table, wald, float(np.sqrt(fit.scale)), int(fit.df_resid), fit)
+
+
+def _average_table(fit, contrasts: dict, terms: list, k: int) -> pd.DataFrame:
+    rows = []
+    for t, term in enumerate(terms):
+        for name, weight in contrasts.items():
+            vector = np.kron(weight, np.eye(k)[t])
+            test = fit.t_test(vector[None, :])
+            rows.append({"term": term, "contrast": name, "estimate": float(test.effect[0]),
+                         "std_error": float(test.sd[0, 0]), "statistic": float(test.tvalue[0, 0]),
+                         "df": float(test.df_denom), "p_value": float(test.pvalue)})
+    return pd.DataFrame(rows, columns=AVERAGE_COLUMNS)
+
+
+def _wald_row(fit, differences: list, name: str) -> pd.DataFrame:
+    if not differences:
+        return pd.DataFrame(columns=WALD_COLUMNS)
+    test = fit.f_test(np.vstack(differences))
+    return pd.DataFrame([{"contrast": name, "statistic": float(np.squeeze(test.fvalue)),
+                          "num_df": float(test.df_num), "den_df": float(test.df_denom),
+                          "p_value": float(test.pvalue)}], columns=WALD_COLUMNS)
+
+
+# --------------------------------------------------------------------------- random effects GLS
+def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
+                       small_sample: bool = False) -> RandomEffectsGLSResult:
+    """Econometric random-effects GLS (Swamy-Arora variance components).
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"MathAch ~ SES"``.
+    data : DataFrame
+    group : str
+    small_sample : bool, default False
+        Use the small-sample version of the between variance for unbalanced
+        groups (Baltagi & Chang 1994) instead of the harmonic-mean group size.
+
+    Returns
+    -------
+    RandomEffectsGLSResult
+        ``table`` (``TIDY_COLUMNS``), ``variance_components`` (component,
+        variance, sd: the group effect and "Residual"), ``theta`` per group
+        and ``rho`` (share of the error variance between groups).
+
+    Notes
+    -----
+    linearmodels ``RandomEffects`` (Stata ``xtreg, re``): the residual
+    variance comes from the within regression, the group variance
+    :math:`\\tau^2` from the between regression, and the model is refitted by
+    OLS after quasi-demeaning with
+    :math:`\\theta_j = 1 - \\sqrt{\\sigma^2/(n_j\\tau^2 + \\sigma^2)}`.
+    These moment estimates differ from lmer's (RE)ML ones; the fixed effects
+    are usually close.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> re_fit = random_effects_gls("MathAch ~ SES", mlmcourse.load("hsb40"), "School")
+    >>> list(re_fit.variance_components["component"])
+    ['School', 'Residual']
+    """
+    y, x = _design(formula, data)
+    groups = _group_labels(data, group, x.index)
+    panel_y, panel_x = _panel(y, x, groups)
+    fit = RandomEffects(panel_y, panel_x).fit(small_sample=small_sample, cov_type="unadjusted", debiased=True)
+    decomposition = fit.variance_decomposition
+    variances = [float(decomposition["Effects"]), float(decomposition["Residual"])]
+    components = pd.DataFrame({"component": [group, "Residual"], "variance": variances,
+                               "sd": np.sqrt(variances)})[VARIANCE_COLUMNS]
+    theta = fit.theta["theta"].rename_axis(group).rename("theta")
+    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
+    return RandomEffectsGLSResult("random effects GLS", formula, table, _named_vcov(fit.cov), len(y),
+                                  int(groups.nunique()), float(np.sqrt(variances[1])), float(fit.df_resid),
+                                  fit, components, theta)
+
+
+# --------------------------------------------------------------------------- within-between
+def _rewrite_formula(formula: str, group: str, variables: list, kind: str) -> str:
+    response, rhs = formula.split("~", 1)
+    if kind == "rewb":
+        for variable in variables:
+            rhs = re.sub(rf"(?<![\w.]){re.escape(variable)}(?![\w.])", f"{variable}_within", rhs)
+    means = " + ".join(f"{v}_mean" for v in variables)
+    random = "" if "|" in rhs else f" + (1 | {group})"
+    return f"{response.strip()} ~ {rhs.strip()} + {means}{random}"
+
+
+def _effect_rows(fit, variable: str, kind: str) -> list[dict]:
+    """Within, between and contextual effects as linear combinations of two coefficients."""
+    first = f"{variable}_within" if kind == "rewb" else variable
+    second = f"{variable}_mean"
+    for term in (first, second):
+        if term not in fit.fixef.index:
+            raise ValueError(f"the fitted model has no fixed term {term!r}; terms are {list(fit.fixef.index)}")
+    combos = {"rewb": {"within": (1, 0), "between": (0, 1), "contextual": (-1, 1)},
+              "mundlak": {"within": (1, 0), "between": (1, 1), "contextual": (0, 1)}}[kind]
+    b = fit.fixef[[first, second]].to_numpy()
+    v = fit.vcov.loc[[first, second], [first, second]].to_numpy()
+    rows = []
+    for effect, weights in combos.items():
+        w = np.asarray(weights, dtype=float)
+        estimate, se = float(w @ b), float(np.sqrt(w @ v @ w))
+        rows.append({"variable": variable, "effect": effect, "estimate": estimate, "std_error": se,
+                     "statistic": estimate / se})
+    return rows
+
+
+def within_between(formula: str, data: pd.DataFrame, group: str, variables: str | Sequence[str], *,
+                   kind: str = "rewb", reml: bool = True) -> WithinBetweenResult:
+    """Within-between mixed model: separate within- and between-group effects (seed 004, method 6).
+
+    Parameters
+    ----------
+    formula : str
+        Model formula, e.g. ``"MathAch ~ SES + Sector"``. Without a random
+        term, ``(1 | group)`` is added; a formula with random terms is used
+        as given (after the rewriting below).
+    data : DataFrame
+    group : str
+    variables : str or list of str
+        Numeric level-1 variables to split into within and between parts.
+    kind : {"rewb", "mundlak"}
+        "rewb" replaces x by ``x_within`` (= x - group mean, also in
+        interactions and random terms) and adds ``x_mean``: coefficients are
+        the within and the between effect. "mundlak" keeps x and adds
+        ``x_mean``: coefficients are the within and the contextual effect.
+    reml : bool, default True
+
+    Returns
+    -------
+    WithinBetweenResult
+        ``fit`` (the LmerResult), ``formula`` (as given to lmer) and
+        ``table`` with columns variable, effect ("within", "between",
+        "contextual"), estimate, std_error, statistic.
+
+    Notes
+    -----
+    contextual = between - within; its SE uses the covariance of the two
+    estimates. With group means of all level-1 covariates the within
+    effect equals the fixed-effects estimate (Mundlak 1978); Bell & Jones
+    (2015) call the "rewb" form the REWB model. Group means come from
+    :func:`mlmcourse.groups.add_group_means` over all rows with a value.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> wb = within_between("MathAch ~ SES", mlmcourse.load("hsb40"), "School", "SES")
+    >>> list(wb.table["effect"])
+    ['within', 'between', 'contextual']
+    """
+    from mlmcourse.lmm import lmer
+
+    variables = [variables] if isinstance(variables, str) else list(variables)
+    if kind not in ("rewb", "mundlak"):
+        raise ValueError(f"kind must be 'rewb' or 'mundlak', not {kind!r}")
+    if group in variables:
+        raise ValueError(f"{group!r} is the grouping column; list level-1 variables in `variables`")
+    augmented = add_group_means(data, variables, group)
+    lmer_formula = _rewrite_formula(formula, group, variables, kind)
+    fit = lmer(lmer_formula, augmented, reml=reml)
+    rows = [row for variable in variables for row in _effect_rows(fit, variable, kind)]
+    return WithinBetweenResult(fit, lmer_formula, pd.DataFrame(rows, columns=WITHIN_BETWEEN_COLUMNS))
+
+
+# --------------------------------------------------------------------------- Hausman
+def _estimates_and_vcov(result) -> tuple[pd.Series, pd.DataFrame]:
+    if isinstance(result, EstimatorResult):
+        return result.estimate, result.vcov
+    if hasattr(result, "fixef") and hasattr(result, "vcov"):
+        return result.fixef, result.vcov
+    raise TypeError(f"expected a result of fixed_effects/random_effects_gls or an lmer fit, "
+                    f"not {type(result).__name__}")
+
+
+def hausman(fe, re_fit) -> HausmanResult:
+    """Hausman test: do the fixed- and random-effects estimates differ more than chance allows?
+
+    Parameters
+    ----------
+    fe : EstimatorResult
+        From :func:`fixed_effects` (consistent under both hypotheses).
+    re_fit : EstimatorResult or LmerResult
+        From :func:`random_effects_gls` or ``mlmcourse.lmer`` (efficient under H0).
+
+    Returns
+    -------
+    HausmanResult
+        ``statistic``, ``df``, ``p_value``, ``note`` and a ``table`` (columns
+        term, fixed_effects, random_effects, difference, std_error) of the
+        slopes the two fits share.
+
+    Notes
+    -----
+    :math:`H = d' [V_{FE} - V_{RE}]^{-} d` with :math:`d = b_{FE} - b_{RE}`,
+    chi-squared with df = rank of the variance difference (Hausman 1978;
+    Stata ``hausman fe re``). With estimated variances the difference need
+    not be positive definite; a generalised inverse is then used and
+    ``note`` says so (Stata warns the same way). A small p-value says the
+    within and between effects differ: use fixed effects or, better, the
+    within-between model.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> hs = mlmcourse.load("hsb40")
+    >>> test = hausman(fixed_effects("MathAch ~ SES", hs, "School"),
+    ...                random_effects_gls("MathAch ~ SES", hs, "School"))
+    >>> test.df
+    1
+    """
+    b_fe, v_fe = _estimates_and_vcov(fe)
+    b_re, v_re = _estimates_and_vcov(re_fit)
+    terms = [t for t in b_fe.index if t in b_re.index and t != "(Intercept)"]
+    if not terms:
+        raise ValueError(f"the two fits share no slope: {list(b_fe.index)} vs {list(b_re.index)}")
+    d = (b_fe[terms] - b_re[terms]).to_numpy(dtype=float)
+    v = v_fe.loc[terms, terms].to_numpy(dtype=float) - v_re.loc[terms, terms].to_numpy(dtype=float)
+    eigenvalues = np.linalg.eigvalsh(v)
+    note = ""
+    if eigenvalues.min() <= 0:
+        note = ("Var(b_FE) - Var(b_RE) is not positive definite (smallest eigenvalue "
+                f"{eigenvalues.min():.3g}); the statistic uses a generalised inverse and df = its rank")
+    df = int(np.linalg.matrix_rank(v))
+    statistic = float(d @ np.linalg.pinv(v, hermitian=True) @ d)
+    diagonal = np.diag(v)
+    table = pd.DataFrame({"term": terms, "fixed_effects": b_fe[terms].to_numpy(dtype=float),
+                          "random_effects": b_re[terms].to_numpy(dtype=float), "difference": d,
+                          "std_error": np.sqrt(np.where(diagonal > 0, diagonal, np.nan))})
+    return HausmanResult(statistic, df, float(stats.chi2.sf(statistic, df)), note, table[HAUSMAN_COLUMNS])
