@@ -3,10 +3,28 @@
 The package loads the course's data sets, fits linear mixed models with
 lme4's numbers, computes the estimators the course compares and draws the
 course's figures.
+
+Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``estimators``,
+``inference``, ``variance``, ``simulate`` and ``plots``; each is imported on
+first use, so ``import mlmcourse`` stays fast.
 """
 
+from importlib import import_module
+
 from mlmcourse.datasets import datasets, describe, load
+from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularFitWarning, lmer
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "datasets", "describe", "__version__"]
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
+
+__all__ = [
+    "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
+    "ConvergenceWarning", "__version__", *_SUBMODULES,
+]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return import_module(f"mlmcourse.{name}")
+    raise AttributeError(f"module 'mlmcourse' has no attribute {name!r}")

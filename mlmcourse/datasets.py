@@ -138,6 +138,7 @@ def load(name: str, *, verify_checksum: bool = True) -> pd.DataFrame:
     if "subset" in spec:
         keep = data[spec["group"]].isin(spec["subset"])
         data = data.loc[keep].reset_index(drop=True)
+    data.attrs["name"] = name
     return data
 
 

@@ -45,7 +45,7 @@ def group_mean(data: pd.DataFrame, column: str, group: str) -> pd.Series:
     --------
     >>> import mlmcourse
     >>> hs = mlmcourse.load("hsb40")
-    >>> round(group_mean(hs, "SES", "School").iloc[0], 4)
+    >>> round(float(group_mean(hs, "SES", "School").iloc[0]), 4)
     0.3453
     """
     _check_columns(data, [column, group])
