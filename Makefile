@@ -14,11 +14,20 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python tools/coursenb.py plain --out $(NBVAL_DIR)
-	$(BIN)/python -m pytest tests $(NBVAL_DIR) notebooks --nbval-lax --nbval-current-env -n 2 --dist loadfile; \
+	$(BIN)/python -m pytest tests mlmcourse $(NBVAL_DIR) notebooks --doctest-modules --nbval-lax --nbval-current-env -n 2 --dist loadfile; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/coursenb.py student
+
+# One reveal.js deck per chapter in _build/slides (reveal.js and MathJax copied from PyPI packages).
+slides: $(STAMP)
+	$(BIN)/python tools/slides.py
+
+# Opens the built book and slides in headless Chromium (Debian package chromium); run after
+# `make book` and `make slides`. Screenshots go to _build/screenshots.
+check-browser: $(STAMP)
+	$(BIN)/python tools/check_browser.py
 
 venv: $(STAMP)
 
