@@ -1,0 +1,92 @@
+"""tools/check_browser.py without a browser: finding Chromium, the pages, and the local server."""
+
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import check_browser  # noqa: E402  (tools/ is not a package)
+
+
+@pytest.fixture
+def site(tmp_path):
+    html, decks = tmp_path / "html", tmp_path / "slides"
+    (html / "book").mkdir(parents=True)
+    decks.mkdir()
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    for name in ("intro", "01-first", "02-second", "03-third", "api"):
+        (html / "book" / f"{name}.html").write_text(f"<p>{name}</p>")
+    (decks / "index.html").write_text("<ul></ul>")
+    for name in ("01-first", "02-second", "03-third"):
+        (decks / f"{name}.slides.html").write_text(f"<section>{name}</section>")
+    (tmp_path / "secret.txt").write_text("not served")
+    return html, decks
+
+
+def test_missing_chromium_is_reported_and_fails(monkeypatch, capsys, site):
+    monkeypatch.setattr(check_browser, "CHROMIUM_CANDIDATES", ("/nonexistent/chromium",))
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    html, decks = site
+    assert check_browser.main(["--html", str(html), "--slides", str(decks)]) == 2
+    assert "Chromium is not installed" in capsys.readouterr().err
+
+
+def test_an_explicit_chromium_path_is_used(tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    assert check_browser.find_chromium(str(fake)) == str(fake)
+
+
+def test_missing_build_is_reported(monkeypatch, capsys, tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    code = check_browser.main(["--html", str(tmp_path / "nothing"), "--slides", str(tmp_path),
+                               "--chromium", str(fake)])
+    assert code == 2
+    assert "make book" in capsys.readouterr().err
+
+
+def test_every_book_page_and_deck_is_checked(site):
+    html, decks = site
+    pages = check_browser.pages_to_check(html, decks)
+    paths = [path for _, path in pages]
+    assert paths[0] == "book/index.html"
+    assert "book/book/api.html" in paths and "book/book/02-second.html" in paths
+    assert "slides/index.html" in paths
+    assert [p for p in paths if p.endswith(".slides.html")] == [
+        "slides/01-first.slides.html", "slides/02-second.slides.html", "slides/03-third.slides.html"]
+
+
+def test_screenshots_take_two_chapters_and_two_decks(site):
+    targets = check_browser.screenshot_targets(check_browser.pages_to_check(*site))
+    assert targets == ["book/book/01-first.html", "book/book/02-second.html",
+                       "slides/01-first.slides.html", "slides/02-second.slides.html"]
+
+
+def test_server_serves_both_folders_and_nothing_else(site):
+    html, decks = site
+    with check_browser.Server({"book": html, "slides": decks}) as server:
+        assert server.origin.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{server.origin}/book/book/api.html") as reply:
+            assert reply.read() == b"<p>api</p>"
+        with urllib.request.urlopen(f"{server.origin}/slides/02-second.slides.html") as reply:
+            assert b"02-second" in reply.read()
+        with urllib.request.urlopen(f"{server.origin}/favicon.ico") as reply:
+            assert reply.status == 204  # the browser's own request is no failure of the site
+        for path in ("/secret.txt", "/book/../secret.txt", "/slides/missing.html"):
+            with pytest.raises(urllib.error.HTTPError) as error:
+                urllib.request.urlopen(server.origin + path)
+            assert error.value.code == 404
+
+
+def test_only_the_local_server_counts_as_local():
+    origin = "http://127.0.0.1:8000"
+    assert check_browser._is_local("http://127.0.0.1:8000/book/x.js", origin)
+    assert check_browser._is_local("data:image/png;base64,AAAA", origin)
+    assert not check_browser._is_local("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", origin)
+    assert not check_browser._is_local("http://127.0.0.1:9999/x.js", origin)
