@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import stats
 
 from mlmcourse.lmm import LmerResult, LmerWarning, _shape_result
+from mlmcourse.simulate import run_simulation
 
 __all__ = ["lrt", "bootstrap_lrt", "parametric_bootstrap", "BootstrapLRT"]
 
@@ -143,11 +143,12 @@ def lrt(m0: LmerResult, m1: LmerResult, *, refit: bool = True) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------ the bootstrap
-def _replicates(fit: LmerResult, one: Callable, n_boot: int, seed, n_jobs: int) -> list:
+def _replicates(one: Callable, n_boot: int, seed, n_jobs: int, progress: bool) -> pd.DataFrame:
+    """Run `one(rng)` (returning a dict) n_boot times through the course's simulation runner."""
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive whole number, not {n_boot!r}")
-    children = np.random.SeedSequence(seed).spawn(n_boot)
-    return Parallel(n_jobs=n_jobs)(delayed(one)(np.random.default_rng(child)) for child in children)
+    table = run_simulation(one, int(n_boot), seed=seed, n_jobs=n_jobs, progress=progress)
+    return table.sort_values("rep").drop(columns="rep").reset_index(drop=True)
 
 
 def _quiet_result(fit: LmerResult, y: np.ndarray) -> LmerResult:
@@ -163,11 +164,11 @@ def _quiet_result(fit: LmerResult, y: np.ndarray) -> LmerResult:
 
 def _one_statistic(fit: LmerResult, statistic: Callable, rng: np.random.Generator):
     value = statistic(_quiet_result(fit, fit._simulate(rng)))
-    return pd.Series(value) if np.ndim(value) else pd.Series({"statistic": value})
+    return dict(pd.Series(value)) if np.ndim(value) else {"statistic": value}
 
 
 def parametric_bootstrap(fit: LmerResult, statistic: Callable[[LmerResult], float | pd.Series],
-                         n_boot: int, seed: int, *, n_jobs: int = 1) -> pd.DataFrame:
+                         n_boot: int, seed: int, *, n_jobs: int = 1, progress: bool = True) -> pd.DataFrame:
     """Parametric bootstrap: simulate responses from a fitted model, refit, collect a statistic.
 
     Parameters
@@ -183,7 +184,10 @@ def parametric_bootstrap(fit: LmerResult, statistic: Callable[[LmerResult], floa
         Seed of ``numpy.random.SeedSequence``; replicate i uses the i-th spawned
         child, so results do not depend on `n_jobs`.
     n_jobs : int, default 1
-        Passed to ``joblib.Parallel``.
+        Parallel workers, as in :func:`mlmcourse.simulate.run_simulation`
+        (which runs the replicates).
+    progress : bool, default True
+        Show a progress bar.
 
     Returns
     -------
@@ -208,8 +212,7 @@ def parametric_bootstrap(fit: LmerResult, statistic: Callable[[LmerResult], floa
     """
     if not callable(statistic):
         raise TypeError("statistic must be a function of a fitted model, e.g. lambda m: m.fixef")
-    rows = _replicates(fit, lambda rng: _one_statistic(fit, statistic, rng), n_boot, seed, n_jobs)
-    return pd.DataFrame(rows).reset_index(drop=True)
+    return _replicates(lambda rng: _one_statistic(fit, statistic, rng), n_boot, seed, n_jobs, progress)
 
 
 @dataclass(frozen=True)
@@ -240,12 +243,13 @@ class BootstrapLRT:
         return len(self.replicates)
 
 
-def _one_lrt(m0: LmerResult, m1: LmerResult, rng: np.random.Generator) -> float:
+def _one_lrt(m0: LmerResult, m1: LmerResult, rng: np.random.Generator) -> dict:
     y = m0._simulate(rng)
-    return max(m0._refit(y, reml=False).deviance - m1._refit(y, reml=False).deviance, 0.0)
+    return {"chisq": max(m0._refit(y, reml=False).deviance - m1._refit(y, reml=False).deviance, 0.0)}
 
 
-def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_jobs: int = 1) -> BootstrapLRT:
+def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_jobs: int = 1,
+                  progress: bool = True) -> BootstrapLRT:
     """Likelihood-ratio test with a parametric-bootstrap reference distribution (pbkrtest's PBmodcomp).
 
     Parameters
@@ -256,7 +260,10 @@ def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_j
     seed : int
         Seed of ``numpy.random.SeedSequence`` (one spawned child per replicate).
     n_jobs : int, default 1
-        Passed to ``joblib.Parallel``.
+        Parallel workers, as in :func:`mlmcourse.simulate.run_simulation`
+        (which runs the replicates).
+    progress : bool, default True
+        Show a progress bar.
 
     Returns
     -------
@@ -286,7 +293,8 @@ def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_j
         warnings.simplefilter("ignore", LmerWarning)
         small, large = sorted((m.refit_ml() for m in (m0, m1)), key=lambda m: m.df)
     table = lrt(small, large)
-    values = np.asarray(_replicates(small, lambda rng: _one_lrt(small, large, rng), n_boot, seed, n_jobs))
+    replicates = _replicates(lambda rng: _one_lrt(small, large, rng), n_boot, seed, n_jobs, progress)
+    values = replicates["chisq"].to_numpy(dtype=float)
     statistic, df = float(table["chisq"].iloc[1]), int(table["df"].iloc[1])
     p_boot = (1 + np.sum(values >= statistic - 1e-10)) / (1 + len(values))
     return BootstrapLRT(statistic, df, float(table["p_value"].iloc[1]), float(p_boot), values)
