@@ -63,7 +63,6 @@ TARGETS = {"hsb_slopes_as_outcomes": 20.0, "scotssec_crossed": 50.0}
 
 def build_data(name: str) -> pd.DataFrame:
     import mlmcourse
-    from mlmcourse.groups import group_mean
 
     if name == "hsb_slopes_as_outcomes":
         data = mlmcourse.load("hsb")
