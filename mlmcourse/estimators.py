@@ -1,4 +1,4 @@
-"""The estimators that seed 004 compares ("six ways to compare the sectors").
+"""The estimators that the SCS course text compares ("six ways to compare the sectors").
 
 Pooled OLS, no pooling (one regression per group), fixed effects (within and
 dummy variables), the between-group regression, the two-stage ("slopes as
@@ -431,7 +431,7 @@ def _named_vcov(vcov: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- pooled
 def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> EstimatorResult:
-    """Complete pooling: OLS that ignores the groups (seed 004, method 1).
+    """Complete pooling: OLS that ignores the groups (SCS 2017, method 1).
 
     Parameters
     ----------
@@ -454,7 +454,8 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
     R: ``lm(mathach ~ ses * Sector, hs)``; with clusters,
     ``coeftest(fit, vcovCL(fit, ~ school, type = "HC1"))`` (which keeps the
     residual df). Clustering does not change the estimates, only the SEs
-    (seed 002: cluster-robust SEs need many clusters).
+    (the *multilevel structures* lecture slides: cluster-robust SEs need many
+    clusters).
 
     Examples
     --------
@@ -544,7 +545,7 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
 
 # --------------------------------------------------------------------------- fixed effects
 def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "within") -> EstimatorResult:
-    """Fixed effects: every group its own intercept (seed 004, method 2b).
+    """Fixed effects: every group its own intercept (SCS 2017, method 2b).
 
     Parameters
     ----------
@@ -573,7 +574,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     :math:`x_{ij} - \\bar x_{j}`, with residual df N - J - k. R:
     ``lm(mathach ~ ses + factor(school) + ses:Sector, hs)``: the coefficient
     ``ses:SectorPublic`` is the Public - Catholic slope difference
-    (1.204719, SE 0.436134, 1935 df in seed 004).
+    (1.204719, SE 0.436134, 1935 df in the SCS course text).
 
     Examples
     --------
@@ -604,7 +605,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
 
 # --------------------------------------------------------------------------- between
 def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
-    """Between-group ("ecological") regression on the group means (seed 004, method 4).
+    """Between-group ("ecological") regression on the group means (SCS 2017, method 4).
 
     Parameters
     ----------
@@ -706,7 +707,7 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
 
     Notes
     -----
-    Seed 004, method 3: ``lcoefs <- coef(lmList(mathach ~ ses | school, hs));
+    SCS (2017), method 3: ``lcoefs <- coef(lmList(mathach ~ ses | school, hs));
     lm(as.matrix(lcoefs) ~ Sector, up(hs, ~ school))``. Every group counts
     equally, and the SEs come from the spread of the coefficients between
     groups. Groups whose stage-1 regression failed are left out.
@@ -786,7 +787,7 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
 
     Notes
     -----
-    Seed 004, method 2a: ``lml <- lm(mathach ~ factor(school)/ses - 1, hs)``
+    SCS (2017), method 2a: ``lml <- lm(mathach ~ factor(school)/ses - 1, hs)``
     fits each school's line with a common residual variance
     :math:`\\sigma^2` (df = N - J k); each sector's average gives every school
     weight :math:`1/J_s`, and ``wald(lml, L)`` tests the differences. The SEs
@@ -930,7 +931,7 @@ def _effect_rows(fit, variable: str, kind: str) -> list[dict]:
 
 def within_between(formula: str, data: pd.DataFrame, group: str, variables: str | Sequence[str], *,
                    kind: str = "rewb", reml: bool = True) -> WithinBetweenResult:
-    """Within-between mixed model: separate within- and between-group effects (seed 004, method 6).
+    """Within-between mixed model: separate within- and between-group effects (SCS 2017, method 6).
 
     Parameters
     ----------

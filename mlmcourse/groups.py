@@ -38,8 +38,8 @@ def group_mean(data: pd.DataFrame, column: str, group: str) -> pd.Series:
     Notes
     -----
     :math:`\\bar x_{\\cdot j}` for each row :math:`i` of group :math:`j`; the
-    contextual (compositional) variable of seed 004 (``cvar``). Missing values
-    are ignored in the mean.
+    contextual (compositional) variable (``cvar`` in the SCS course text).
+    Missing values are ignored in the mean.
 
     Examples
     --------
@@ -58,8 +58,8 @@ def within_deviation(data: pd.DataFrame, column: str, group: str) -> pd.Series:
 
     Notes
     -----
-    :math:`x_{ij} - \\bar x_{\\cdot j}`; seed 004's ``dvar``. Its group means
-    are exactly zero, so it carries only within-group variation.
+    :math:`x_{ij} - \\bar x_{\\cdot j}`; ``dvar`` in the SCS course text. Its
+    group means are exactly zero, so it carries only within-group variation.
     """
     mean = group_mean(data, column, group)
     return (_numeric(data, column) - mean).rename(f"{column}_within")
@@ -121,7 +121,7 @@ def group_table(
     pandas.DataFrame
         Indexed by group: ``n`` (rows in the group), each level-2 column as it
         is, and ``<col>_<stat>`` for each level-1 column. The analogue of
-        seed 004's ``up(data, ~ school, all = TRUE)``.
+        ``up(data, ~ school, all = TRUE)`` in the SCS course text.
     """
     levels = variable_levels(data, group)
     level2 = levels.loc[levels.level == 2, "variable"].tolist()

@@ -10,7 +10,7 @@ import mlmcourse
 
 ds = importlib.import_module("mlmcourse.datasets")  # the module, not the function of that name
 
-SEED_004_SCHOOLS = {  # students per school, as seed 004 prints `table(hs$school)`
+SCS_2017_SCHOOLS = {  # students per school, as the SCS course text prints `table(hs$school)`
     "1317": 48, "1906": 53, "2208": 60, "2458": 57, "2626": 38, "2629": 57, "2639": 42, "2658": 45,
     "2771": 55, "3013": 53, "3610": 64, "3992": 53, "4292": 65, "4511": 58, "4530": 63, "4868": 34,
     "5619": 66, "5640": 57, "5650": 45, "5720": 53, "5761": 52, "5762": 37, "6074": 56, "6484": 35,
@@ -19,14 +19,14 @@ SEED_004_SCHOOLS = {  # students per school, as seed 004 prints `table(hs$school
 }
 
 
-def test_hsb40_has_the_seed_schools_and_sizes():
+def test_hsb40_has_the_scs_2017_schools_and_sizes():
     hs = mlmcourse.load("hsb40")
     assert hs.shape[0] == 1977
-    assert hs.groupby("School").size().to_dict() == SEED_004_SCHOOLS
+    assert hs.groupby("School").size().to_dict() == SCS_2017_SCHOOLS
 
 
-def test_hsb40_sector_totals_match_seed():
-    # seed 004: tab(~ Sector + school, hs) totals Catholic 1144, Public 833
+def test_hsb40_sector_totals_match_scs_2017():
+    # SCS (2017): tab(~ Sector + school, hs) totals Catholic 1144, Public 833
     hs = mlmcourse.load("hsb40")
     assert hs.groupby("Sector", observed=True).size().to_dict() == {"Catholic": 1144, "Public": 833}
 

@@ -1,6 +1,6 @@
-"""The estimators of seed 004's "six ways to compare the sectors" (hsb40 = seed 004's "hs").
+"""The estimators of the SCS course text's "six ways to compare the sectors" (hsb40 = its "hs").
 
-Reference numbers are the ones seed 004 prints (R, spida's ``hs`` data); each
+Reference numbers are the ones the SCS course text prints (R, spida's ``hs`` data); each
 test names the R call. Term names are lme4's.
 """
 
@@ -66,13 +66,13 @@ def test_lme4_term_names(name, expected):
 
 
 # ----------------------------------------------------------------- method 1: pooled
-# seed 004: summary(lm(mathach ~ ses * Sector, hs))
-SEED_POOLED = [("(Intercept)", 13.5579, 0.1881), ("SES", 2.2999, 0.2582),
+# SCS (2017): summary(lm(mathach ~ ses * Sector, hs))
+SCS_POOLED = [("(Intercept)", 13.5579, 0.1881), ("SES", 2.2999, 0.2582),
                ("SectorPublic", -1.4666, 0.2921), ("SES:SectorPublic", 1.6051, 0.3845)]
 
 
-@pytest.mark.parametrize("term, estimate, std_error", SEED_POOLED)
-def test_pooled_reproduces_seed_004(hs, term, estimate, std_error):
+@pytest.mark.parametrize("term, estimate, std_error", SCS_POOLED)
+def test_pooled_reproduces_scs_2017(hs, term, estimate, std_error):
     fit = est.pooled("MathAch ~ SES * Sector", hs)
     r = row(fit.table, term=term)
     assert round(r["estimate"], 4) == estimate
@@ -80,7 +80,7 @@ def test_pooled_reproduces_seed_004(hs, term, estimate, std_error):
 
 
 def test_pooled_residual_standard_error_and_df(hs):
-    # seed 004: "Residual standard error: 6.344 on 1973 degrees of freedom"
+    # SCS (2017): "Residual standard error: 6.344 on 1973 degrees of freedom"
     fit = est.pooled("MathAch ~ SES * Sector", hs)
     assert round(fit.sigma, 3) == 6.344
     assert fit.df_resid == 1973
@@ -122,8 +122,8 @@ def test_pooled_names_a_missing_column(hs):
 
 # ----------------------------------------------------------------- method 2b: fixed effects
 @pytest.mark.parametrize("fixture", ["fe_within", "fe_dummy"])
-def test_fixed_effects_reproduce_seed_004(request, fixture):
-    # seed 004: wald(lm(mathach ~ ses + factor(school) + ses:Sector, hs), "ses:Sector")
+def test_fixed_effects_reproduce_scs_2017(request, fixture):
+    # SCS (2017): wald(lm(mathach ~ ses + factor(school) + ses:Sector, hs), "ses:Sector")
     fit = request.getfixturevalue(fixture)
     r = row(fit.table, term="SES:SectorPublic")
     assert round(r["estimate"], 6) == 1.204719
@@ -169,8 +169,8 @@ def test_fixed_effects_ignore_row_order_and_group_labels(seed):
 # ----------------------------------------------------------------- method 4: between
 @pytest.mark.parametrize("term, estimate, std_error",
                          [("(Intercept)", 12.7926, 0.2898), ("SES", 5.7734, 0.6984)])
-def test_between_reproduces_seed_004(hs, term, estimate, std_error):
-    # seed 004: lm(mathach ~ ses, up(hs, ~ factor(school), all = T))
+def test_between_reproduces_scs_2017(hs, term, estimate, std_error):
+    # SCS (2017): lm(mathach ~ ses, up(hs, ~ factor(school), all = T))
     fit = est.between("MathAch ~ SES", hs, "School")
     r = row(fit.table, term=term)
     assert round(r["estimate"], 4) == estimate
@@ -230,8 +230,8 @@ def test_no_pooling_marks_groups_without_enough_data():
 # ----------------------------------------------------------------- method 3: two-stage / MANOVA
 @pytest.mark.parametrize("term, estimate, std_error, t_value", [
     ("(Intercept)", 1.6672, 0.3506, 4.756), ("SectorPublic", 1.1100, 0.5086, 2.182)])
-def test_two_stage_reproduces_seed_004_slope_column(two, term, estimate, std_error, t_value):
-    # seed 004: summary(lm(as.matrix(lcoefs) ~ Sector, up(hs, ~ factor(school)))), response ses
+def test_two_stage_reproduces_scs_2017_slope_column(two, term, estimate, std_error, t_value):
+    # SCS (2017): summary(lm(as.matrix(lcoefs) ~ Sector, up(hs, ~ factor(school)))), response ses
     r = row(two.table, response="SES", term=term)
     assert round(r["estimate"], 4) == estimate
     assert round(r["std_error"], 4) == std_error
@@ -239,7 +239,7 @@ def test_two_stage_reproduces_seed_004_slope_column(two, term, estimate, std_err
     assert r["df"] == 38
 
 
-def test_two_stage_p_values_match_seed(two):
+def test_two_stage_p_values_match_scs_2017(two):
     assert f"{row(two.table, response='SES', term='(Intercept)')['p_value']:.2e}" == "2.84e-05"
     assert round(row(two.table, response="SES", term="SectorPublic")["p_value"], 4) == 0.0353
 
@@ -261,8 +261,8 @@ def test_two_stage_explains_level1_variables_in_the_error(hs):
 # ----------------------------------------------------------------- method 2a: per-group averages
 @pytest.mark.parametrize("term, estimate, std_error, t_value", [
     ("(Intercept)", -2.027255, 0.351992, -5.759378), ("SES", 1.109995, 0.454114, 2.444309)])
-def test_per_group_average_reproduces_seed_004(averages, term, estimate, std_error, t_value):
-    # seed 004: wald(lm(mathach ~ factor(school)/ses - 1, hs), diffmat %*% L)
+def test_per_group_average_reproduces_scs_2017(averages, term, estimate, std_error, t_value):
+    # SCS (2017): wald(lm(mathach ~ factor(school)/ses - 1, hs), diffmat %*% L)
     r = row(averages.table, term=term, contrast="Public - Catholic")
     assert round(r["estimate"], 6) == estimate
     assert round(r["std_error"], 6) == std_error
@@ -271,7 +271,7 @@ def test_per_group_average_reproduces_seed_004(averages, term, estimate, std_err
 
 
 def test_per_group_average_joint_wald_test(averages):
-    # seed 004: numDF 2, denDF 1897, F.value 21.03533
+    # SCS (2017): numDF 2, denDF 1897, F.value 21.03533
     assert list(averages.table.columns) == est.AVERAGE_COLUMNS
     assert list(averages.wald.columns) == est.WALD_COLUMNS
     wald = averages.wald.iloc[0]
@@ -280,7 +280,7 @@ def test_per_group_average_joint_wald_test(averages):
 
 
 def test_per_group_average_shares_the_centre_of_the_two_stage_fit(averages, two):
-    # seed 004: the fixed-effects and the MANOVA ellipses "have the same centre"
+    # SCS (2017): the fixed-effects and the MANOVA ellipses "have the same centre"
     for term in ("(Intercept)", "SES"):
         assert row(averages.table, term=term, contrast="Catholic")["estimate"] == pytest.approx(
             row(two.table, response=term, term="(Intercept)")["estimate"], rel=1e-10)

@@ -45,7 +45,7 @@ def test_group_table_one_row_per_school(hs):
     assert len(table) == 40 and table["n"].sum() == 1977
     assert {"Sector", "MEANSES", "SES_mean", "MathAch_mean"} <= set(table.columns)
     assert table.loc["8854", "n"] == 32
-    # seed 004's school 8854 mean math achievement (BLUE) 4.240
+    # school 8854's mean math achievement (BLUE) in the SCS course text: 4.240
     assert round(table.loc["8854", "MathAch_mean"], 3) == 4.240
 
 

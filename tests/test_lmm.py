@@ -44,8 +44,8 @@ def sector_fit(hs40):
 
 
 # ------------------------------------------------------ published numbers
-def test_hsb40_one_way_anova_matches_seed_004(hs40):
-    # lme4: lmer(MathAch ~ 1 + (1 | School), hs) -- the numbers seed 004 prints
+def test_hsb40_one_way_anova_matches_scs_2017(hs40):
+    # lme4: lmer(MathAch ~ 1 + (1 | School), hs) -- the numbers the SCS course text prints
     m = lmer("MathAch ~ 1 + (1 | School)", hs40)
     assert m.fixef["(Intercept)"] == pytest.approx(12.60468, abs=5e-6)
     assert m.varcorr.loc[0, "sdcor"] == pytest.approx(2.836278, abs=5e-7)

@@ -35,7 +35,7 @@ def test_two_level_is_reproducible_and_seed_dependent():
 
 
 def test_two_level_follows_its_model():
-    # seed 004's design: gamma = (12, 2), G = [[16, 8], [8, 25]], sigma2 = 20, n_j ~ Poisson(30)
+    # the design of the SCS course text: gamma = (12, 2), G = [[16, 8], [8, 25]], sigma2 = 20, n_j ~ Poisson(30)
     data = sim.simulate_two_level(2000, seed=3)
     truth = sim.true_effects(data)
     assert truth["n"].mean() == pytest.approx(30, abs=0.5)

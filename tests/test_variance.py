@@ -1,7 +1,8 @@
 """ICCs, design effect, SE inflation and shrinkage (BLUE -> BLUP).
 
 lme4 numbers come from tests/reference/lme4.json (written by
-tests/reference/make_reference.R); seed numbers from seed 004's printed output.
+tests/reference/make_reference.R); the other numbers from the printed output of
+the SCS course text.
 """
 
 import json
@@ -27,7 +28,7 @@ def hs():
 
 @pytest.fixture(scope="module")
 def null_fit(hs):
-    # lme4: lmer(MathAch ~ 1 + (1 | School), hsb40)  (seed 004's fit.oneway.re)
+    # lme4: lmer(MathAch ~ 1 + (1 | School), hsb40)  (fit.oneway.re in the SCS course text)
     return lmer("MathAch ~ 1 + (1 | School)", hs)
 
 
@@ -51,7 +52,7 @@ def test_icc_of_the_one_way_model_matches_lme4(null_fit):
     assert list(table.columns) == var.ICC_COLUMNS
     assert table["grp"].tolist() == ["School"]
     assert table["icc"].iloc[0] == pytest.approx(expected, rel=1e-5)
-    # seed 004: between SD 2.836278, residual SD 6.296759
+    # SCS (2017): between SD 2.836278, residual SD 6.296759
     assert var.icc(null_fit, "School") == pytest.approx(2.836278**2 / (2.836278**2 + 6.296759**2), rel=1e-6)
 
 
@@ -95,7 +96,8 @@ def test_icc_anova_is_close_to_the_truth_on_balanced_data():
     result = var.icc_anova(data, "y", "group")
     assert result.n0 == 20
     assert result.icc == pytest.approx(0.2, abs=0.03)
-    assert result.eta_squared > result.icc  # seed 001's ratio of sums of squares overstates it
+    # the ratio of sums of squares in the Multi-level models course notes overstates the ICC
+    assert result.eta_squared > result.icc
 
 
 def test_icc_anova_equals_reml_on_balanced_data():
@@ -137,7 +139,8 @@ def test_se_inflation_formula():
 
 
 def test_se_inflation_predicts_the_true_se_of_ols():
-    # seed 002: SE_true = SE_OLS * sqrt(1 + VPC_x VPC_y (n - 1)); checked by simulation
+    # the multilevel structures lecture slides: SE_true = SE_OLS * sqrt(1 + VPC_x VPC_y (n - 1));
+    # checked by simulation
     def one(rng):
         data = simulate.simulate_clustered(40, 20, icc_x=0.5, icc_y=0.5, seed=rng)
         x = np.column_stack([np.ones(len(data)), data["x"]])
@@ -152,8 +155,8 @@ def test_se_inflation_predicts_the_true_se_of_ols():
 
 # ----------------------------------------------------------------- shrinkage
 @pytest.mark.parametrize("school, blue, blup", [("8854", 4.240, 5.356), ("7688", 18.422, 17.936)])
-def test_shrinkage_reproduces_seed_004(null_fit, school, blue, blup):
-    # seed 004: hs1.sid$mathach.ols and coef(fit.oneway.re)
+def test_shrinkage_reproduces_scs_2017(null_fit, school, blue, blup):
+    # SCS (2017): hs1.sid$mathach.ols and coef(fit.oneway.re)
     table = var.shrinkage(null_fit)
     r = table.set_index("group").loc[school]
     assert round(r["blue"], 3) == blue
@@ -179,7 +182,7 @@ def test_shrinkage_table_columns_and_factor_range(null_fit, hs):
 
 @pytest.mark.parametrize("formula", ["MathAch ~ 1 + (1 | School)", "MathAch ~ SES + Sector + (1 | School)"])
 def test_blup_is_the_blue_shrunk_towards_the_gls_mean(hs, formula):
-    # seed 004: u_j = lambda_j (ybar_j - gamma), lambda_j = tau00 / (tau00 + sigma2 / n_j)
+    # SCS (2017): u_j = lambda_j (ybar_j - gamma), lambda_j = tau00 / (tau00 + sigma2 / n_j)
     table = var.shrinkage(lmer(formula, hs))
     np.testing.assert_allclose(table["blup"] - table["gls_mean"],
                                table["shrinkage_factor"] * (table["blue"] - table["gls_mean"]), atol=1e-8)
@@ -196,7 +199,7 @@ def test_shrinkage_with_random_slopes_compares_lmlist_and_coef(sleep_fit):
     np.testing.assert_allclose(blup.loc[lmlist.index, lmlist.columns],
                                sleep_fit.coef().rename(index=str).loc[lmlist.index, lmlist.columns])
     assert ((table["shrinkage_factor"] > 0) & (table["shrinkage_factor"] < 1)).all()
-    # the BLUPs vary less than the BLUEs (seed 004, "BLUPs from a model with random slopes")
+    # the BLUPs vary less than the BLUEs (SCS 2017, "BLUPs from a model with random slopes")
     assert (blup.std() < blue.std()).all()
 
 
@@ -208,8 +211,8 @@ def test_shrinkage_needs_one_grouping_factor():
 
 
 # ----------------------------------------------------------------- GLS mean
-def test_gls_mean_reproduces_seed_004(null_fit, hs):
-    # seed 004: fixef 12.60468, Std.Error 0.4711941; mean(mathach); mean of school means
+def test_gls_mean_reproduces_scs_2017(null_fit, hs):
+    # SCS (2017): fixef 12.60468, Std.Error 0.4711941; mean(mathach); mean of school means
     table = var.gls_mean(null_fit).set_index("estimator")
     assert list(table.reset_index().columns) == var.GLS_MEAN_COLUMNS
     assert round(table.loc["gls", "estimate"], 5) == 12.60468

@@ -85,7 +85,7 @@ def pooling_lines(
     each group. Partial pooling: the mixed model's line
     :math:`\\hat\\beta_j = \\hat\\gamma + \\hat u_j`, pulled from the group's
     own line towards the common one, more so for small groups (Gelman & Hill
-    2007, Section 12.2; seed 000, pooling weights).
+    2007, Section 12.2; Hermansen 2025, pooling weights).
 
     Examples
     --------
@@ -190,7 +190,7 @@ def shrinkage_arrows(source, *, group=None, term="(Intercept)", center=None, ax=
     :math:`\\hat\\gamma_{00} + \\hat u_{0j}` (``coef()``) with
     :math:`\\hat u_{0j} = \\lambda_j(\\text{BLUE}_j - \\hat\\gamma_{00})`,
     :math:`\\lambda_j = \\tau_{00} / (\\tau_{00} + \\sigma^2 / n_j)`: small
-    groups are pulled further towards the mean (seed 004, "Shrinking from the
+    groups are pulled further towards the mean (SCS 2017, "Shrinking from the
     BLUE to the BLUP -- relationship with n").
 
     Examples
@@ -263,7 +263,7 @@ def shrinkage_beta_space(fit, x, *, group=None, hue=None, data=None, ax=None, **
     \\{G^{-1}\\gamma + [\\sigma^2(X_j'X_j)^{-1}]^{-1}\\hat\\beta_j\\}`: the BLUP
     is an inverse-variance weighted combination of the group's OLS estimate
     and the population line. Slopes, poorly estimated within a group, shrink
-    much more than intercepts (seed 004, Figures 18-19).
+    much more than intercepts (SCS 2017, Figures 18-19).
 
     Examples
     --------

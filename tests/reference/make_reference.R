@@ -91,11 +91,11 @@ for (nm in c("hsb", "hsb40", "sleepstudy", "bdf", "exam", "scotssec", "oxboys"))
 datasets$hsb   <- add_derived(datasets$hsb, hsb_derived)
 datasets$hsb40 <- add_derived(datasets$hsb40, hsb_derived)
 
-seed_hs40 <- c("1317", "1906", "2208", "2458", "2626", "2629", "2639", "2658", "2771", "3013",
+scs_hs40 <- c("1317", "1906", "2208", "2458", "2626", "2629", "2639", "2658", "2771", "3013",
                "3610", "3992", "4292", "4511", "4530", "4868", "5619", "5640", "5650", "5720",
                "5761", "5762", "6074", "6484", "6897", "7172", "7232", "7342", "7345", "7688",
                "7697", "7890", "7919", "8531", "8627", "8707", "8854", "8874", "9550", "9586")
-stopifnot(setequal(registry$hsb40$subset, seed_hs40))
+stopifnot(setequal(registry$hsb40$subset, scs_hs40))
 stopifnot(nrow(datasets$hsb) == 7185, length(unique(datasets$hsb$School)) == 160)
 stopifnot(nrow(datasets$hsb40) == 1977, length(unique(datasets$hsb40$School)) == 40)
 stopifnot(levels(datasets$hsb$Sector)[1] == "Catholic", levels(datasets$exam$sex)[1] == "F")
@@ -220,17 +220,17 @@ fit_model <- function(id, data, formula, reml = TRUE, ranef = FALSE, notes = NUL
 }
 
 # ---------------------------------------------------------------------------
-# Sanity check against the seed text (nlme output for the 40-school data)
+# Sanity check against the SCS course text (nlme output for the 40-school data)
 # ---------------------------------------------------------------------------
 
 chk <- lmer(MathAch ~ 1 + (1 | School), datasets$hsb40)
 chk_vals <- c(fixef(chk)[[1]], attr(VarCorr(chk)$School, "stddev")[[1]], sigma(chk),
               as.numeric(logLik(chk)))
 chk_want <- c(12.60468, 2.836278, 6.296759, -6489.969)
-# The seed prints 7 significant digits from nlme; lme4's default optimizer
+# The SCS course text prints 7 significant digits from nlme; lme4's default optimizer
 # stops within about 3e-7 (relative) of the optimum in the SD, so allow 1e-6.
 if (any(abs(chk_vals - chk_want) > 1e-6 * abs(chk_want))) {
-  stop("hsb40 null model does not reproduce the seed: got ",
+  stop("hsb40 null model does not reproduce the SCS course text: got ",
        paste(format(chk_vals, digits = 10), collapse = ", "))
 }
 
@@ -260,61 +260,61 @@ fit_model("hsb_isao_s", "hsb",
 fit_model("hsb_isao_ml", "hsb", isao, reml = FALSE)
 fit_model("hsb_factor", "hsb", "MathAch ~ MEANSES * cses + Sector * cses + (1 + cses | School)")
 
-# hsb40: the 40-school subset of the SCS course text (seed 004)
-seed_oneway_note <- paste(
-  "Seed prints (nlme::lme(mathach ~ 1, hs, random = ~ 1 | sid), REML):",
+# hsb40: the 40-school subset of the SCS course text
+scs_oneway_note <- paste(
+  "The SCS course text prints (nlme::lme(mathach ~ 1, hs, random = ~ 1 | sid), REML):",
   "AIC 12985.94, BIC 13002.71, logLik -6489.969; SD (Intercept) 2.836278, Residual 6.296759;",
   "(Intercept) 12.60468, Std.Error 0.4711941; ranef P5762C -7.30651445, P2639C -5.36017663,",
   "P8854C -7.24846197, P6484C 0.26973942, C2208C 2.58744359, C2658C 0.71334861,",
   "C1906C 3.09104215, C9586G 2.08485465 (sid = sector letter + School + sex-mix letter).",
   "nlme's BIC counts n - p = 1976 observations under REML, lme4's counts nobs = 1977.")
-fit_model("hs40_null", "hsb40", "MathAch ~ 1 + (1 | School)", ranef = TRUE, notes = seed_oneway_note)
+fit_model("hs40_null", "hsb40", "MathAch ~ 1 + (1 | School)", ranef = TRUE, notes = scs_oneway_note)
 fit_model("hs40_null_ml", "hsb40", "MathAch ~ 1 + (1 | School)", reml = FALSE)
 fit_model("hs40_ses_sector", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)", ranef = TRUE)
 fit_model("hs40_ctx", "hsb40", "MathAch ~ (cses_s + meanses_s) * Sector + (1 + cses_s | School)")
 
-# Models of the seed text (Monette, 'Hierarchical models to mixed models').
+# Models of the SCS course text (Monette, 'Hierarchical models to mixed models').
 # Its only lme() call with printed output is fit.oneway.re; the other models are
 # written there with placeholders (Y, X, W, cvar(X, school), dvar(X, school))
 # in its 'From the simple to the complex' table and its R examples
 # lme(y ~ x * w, hs, random = ~ 1 + x | school); here Y = MathAch, X = SES,
 # W = Sector, cvar(SES, School) = meanses_s, dvar(SES, School) = cses_s.
-no_numbers <- "The seed gives this model's formula only (placeholders Y = MathAch, X = SES, W = Sector) and prints no numbers for it."
-fit_model("hs40_seed_oneway", "hsb40", "MathAch ~ 1 + (1 | School)", ranef = TRUE,
-          notes = paste(seed_oneway_note, "Same model as hs40_null."))
-fit_model("hs40_seed_means_outcomes", "hsb40", "MathAch ~ 1 + Sector + (1 | School)",
+no_numbers <- "The SCS course text gives this model's formula only (placeholders Y = MathAch, X = SES, W = Sector) and prints no numbers for it."
+fit_model("hs40_scs_oneway", "hsb40", "MathAch ~ 1 + (1 | School)", ranef = TRUE,
+          notes = paste(scs_oneway_note, "Same model as hs40_null."))
+fit_model("hs40_scs_means_outcomes", "hsb40", "MathAch ~ 1 + Sector + (1 | School)",
           notes = paste("Means as outcomes: Y ~ 1 + W, ~ 1 | school.", no_numbers))
-fit_model("hs40_seed_ancova", "hsb40", "MathAch ~ 1 + SES + (1 | School)",
+fit_model("hs40_scs_ancova", "hsb40", "MathAch ~ 1 + SES + (1 | School)",
           notes = paste("One way ANCOVA: Y ~ 1 + X, ~ 1 | school.", no_numbers))
-fit_model("hs40_seed_rc", "hsb40", "MathAch ~ 1 + SES + (1 + SES | School)",
+fit_model("hs40_scs_rc", "hsb40", "MathAch ~ 1 + SES + (1 + SES | School)",
           notes = paste("Random coefficients: Y ~ 1 + X, ~ 1 + X | school.", no_numbers))
-fit_model("hs40_seed_isao", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)",
+fit_model("hs40_scs_isao", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)",
           notes = paste("Intercepts and slopes as outcomes: lme(y ~ x * w, hs, random = ~ 1 + x | school).",
                         no_numbers, "Same model as hs40_ses_sector."))
-fit_model("hs40_seed_nonrandom_slopes", "hsb40", "MathAch ~ SES * Sector + (1 | School)",
-          notes = paste("Non random slopes: Y ~ 1 + X + W + X:W, ~ 1 | school (the seed's line reads lm(y ~ x * w, hs, random = ~ 1 | school), a slip for lme).",
+fit_model("hs40_scs_nonrandom_slopes", "hsb40", "MathAch ~ SES * Sector + (1 | School)",
+          notes = paste("Non random slopes: Y ~ 1 + X + W + X:W, ~ 1 | school (its line in the SCS course text reads lm(y ~ x * w, hs, random = ~ 1 | school), a slip for lme).",
                         no_numbers))
-fit_model("hs40_seed_parallel", "hsb40", "MathAch ~ SES + Sector + (1 + SES | School)",
+fit_model("hs40_scs_parallel", "hsb40", "MathAch ~ SES + Sector + (1 + SES | School)",
           notes = paste("Parallel mean slopes: Y ~ 1 + X + W, ~ 1 + X | school.", no_numbers))
-fit_model("hs40_seed_ctx_cwg", "hsb40", "MathAch ~ 1 + meanses_s + cses_s + (1 + cses_s | School)",
+fit_model("hs40_scs_ctx_cwg", "hsb40", "MathAch ~ 1 + meanses_s + cses_s + (1 + cses_s | School)",
           notes = paste("Contextual cluster mean with CWG variable and random CWG slopes: Y ~ 1 + cvar(X, school) + dvar(X, school), ~ 1 + dvar(X, school) | school.", no_numbers))
-fit_model("hs40_seed_ctx_raw", "hsb40", "MathAch ~ 1 + meanses_s + SES + (1 + cses_s | School)",
+fit_model("hs40_scs_ctx_raw", "hsb40", "MathAch ~ 1 + meanses_s + SES + (1 + cses_s | School)",
           notes = paste("Contextual cluster mean with raw variable and random CWG slopes: Y ~ 1 + cvar(X, school) + X, ~ 1 + dvar(X, school) | school.", no_numbers))
-fit_model("hs40_seed_ctx_isao", "hsb40", "MathAch ~ 1 + (meanses_s + cses_s) * Sector + (1 + cses_s | School)",
+fit_model("hs40_scs_ctx_isao", "hsb40", "MathAch ~ 1 + (meanses_s + cses_s) * Sector + (1 + cses_s | School)",
           notes = paste("Intercepts and slopes as outcomes with contextual cluster mean and CWG variable: Y ~ 1 + (cvar(X, school) + dvar(X, school)) * W, ~ 1 + dvar(X, school) | school.",
                         no_numbers, "Same model as hs40_ctx with the terms in another order."))
 
-# nlme cross-check of the seed's one printed fit (same estimator, other software)
-seed_lme <- nlme::lme(MathAch ~ 1, data = datasets$hsb40, random = ~ 1 | School, method = "REML")
-records$hs40_seed_oneway$nlme_check <- list(
+# nlme cross-check of the one printed fit of the SCS course text (same estimator, other software)
+scs_lme <- nlme::lme(MathAch ~ 1, data = datasets$hsb40, random = ~ 1 | School, method = "REML")
+records$hs40_scs_oneway$nlme_check <- list(
   call = "nlme::lme(MathAch ~ 1, hsb40, random = ~ 1 | School)",
-  loglik = as.numeric(logLik(seed_lme)),
-  aic = AIC(seed_lme),
-  bic = BIC(seed_lme),
-  fixef = named(nlme::fixef(seed_lme)),
-  std_error = named(sqrt(diag(seed_lme$varFix))),
-  sd_intercept = sqrt(as.numeric(nlme::getVarCov(seed_lme))),
-  sigma = seed_lme$sigma
+  loglik = as.numeric(logLik(scs_lme)),
+  aic = AIC(scs_lme),
+  bic = BIC(scs_lme),
+  fixef = named(nlme::fixef(scs_lme)),
+  std_error = named(sqrt(diag(scs_lme$varFix))),
+  sd_intercept = sqrt(as.numeric(nlme::getVarCov(scs_lme))),
+  sigma = scs_lme$sigma
 )
 
 # sleepstudy
