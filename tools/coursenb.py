@@ -112,31 +112,75 @@ def drop_solutions(cells: list) -> list:
     return kept
 
 
-_ROLE = re.compile(r"\{(?:ref|numref|doc|eq|term)\}`([^`<]*?)\s*(?:<([^`>]*)>)?`")
+_ROLE = re.compile(r"\{(?P<role>ref|numref|doc|eq|term)\}`(?P<text>[^`<]*?)\s*(?:<(?P<target>[^`>]*)>)?`")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*)$")
+_LABEL = re.compile(r"^\s*:label:\s*(?P<label>\S+)\s*$")
 _ADMONITIONS = {"note": "Note", "tip": "Tip", "warning": "Warning", "important": "Important",
                 "caution": "Caution", "seealso": "See also", "hint": "Hint"}
 
 
-def _role_text(match: re.Match) -> str:
-    text, target = match.group(1).strip(), match.group(2)
-    return text or (target or "")
+def references(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """What a cross-reference to each label of the chapter reads as outside the book.
+
+    Labelled equations are numbered (1), (2), ... in the order of the page, as the book numbers
+    them; exercises read "Exercise k" (the numbering ``plain_markdown`` gives them); a named figure
+    reads "the figure below", since notebooks and slides do not number figures.
+    """
+    names, equations, exercises = {}, 0, 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+            if figure.get("name"):
+                names[str(figure["name"])] = "the figure below"
+            continue
+        directive = None
+        for line in cell.source.splitlines():
+            fence = _FENCE.match(line)
+            if fence:
+                directive = fence.group("name")
+                if directive == "exercise":
+                    exercises += 1
+                continue
+            label = _LABEL.match(line)
+            if label and directive == "math":
+                equations += 1
+                names[label.group("label")] = f"({equations})"
+            elif label and directive == "exercise":
+                names[label.group("label")] = f"Exercise {exercises}"
+            if line.strip() and not line.lstrip().startswith(":"):
+                directive = None
+    return names
 
 
-def plain_markdown(source: str, counter: list[int]) -> str:
-    """Translate MyST-only markup into Markdown that Jupyter renders."""
+def _role_text(match: re.Match, names: dict[str, str]) -> str:
+    text, target = match.group("text").strip(), match.group("target")
+    if target:
+        return text or target
+    return names.get(text, text)
+
+
+def plain_markdown(source: str, counter: list[int], names: dict[str, str] | None = None) -> str:
+    """Translate MyST-only markup into Markdown that Jupyter renders.
+
+    ``counter`` numbers the exercises across the cells of a chapter; ``names`` (from
+    ``references``) turns cross-references into text and numbers the labelled equations.
+    """
+    names = names or {}
     out, stack = [], []
     for line in source.splitlines():
         if re.match(r"^\(\s*[\w:-]+\s*\)=\s*$", line):
             continue  # a label target
         if stack and line.strip() == stack[-1][0]:
-            kind = stack.pop()[1]
+            _, kind, label = stack.pop()
+            if kind == "math" and label in names:
+                out.append(f"\\tag{{{names[label].strip('()')}}}")
             out.append("$$" if kind == "math" else ("" if kind != "code" else "```"))
             continue
         match = _FENCE.match(line)
         if match:
             name, arg = match.group("name"), match.group("arg").strip()
-            stack.append((match.group("fence"), "math" if name == "math" else "code" if name in ("code-block", "code") else "block"))
+            kind = "math" if name == "math" else "code" if name in ("code-block", "code") else "block"
+            stack.append([match.group("fence"), kind, None])
             if name == "math":
                 out.append("$$")
             elif name in ("code-block", "code"):
@@ -152,8 +196,11 @@ def plain_markdown(source: str, counter: list[int]) -> str:
                 out.append(f"**{arg}**")
             continue
         if stack and re.match(r"^:[\w-]+:", line.strip()):
+            label = _LABEL.match(line)
+            if label:
+                stack[-1][2] = label.group("label")
             continue  # a directive option such as :label: or :class:
-        out.append(_ROLE.sub(_role_text, line))
+        out.append(_ROLE.sub(lambda m: _role_text(m, names), line))
     return "\n".join(out).strip() + "\n"
 
 
@@ -162,10 +209,10 @@ def student_notebook(path: Path) -> nbformat.NotebookNode:
     notebook = read_chapter(path)
     cells = [c for c in notebook.cells if not REMOVE_TAGS & set(c.metadata.get("tags", []))]
     cells = drop_solutions(cells)
-    counter = [0]
+    counter, names = [0], references(notebook)
     for cell in cells:
         if cell.cell_type == "markdown":
-            cell.source = plain_markdown(cell.source, counter).rstrip("\n")
+            cell.source = plain_markdown(cell.source, counter, names).rstrip("\n")
         else:
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("editable", None)
