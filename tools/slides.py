@@ -38,7 +38,9 @@ import nbformat
 import yaml
 
 from book_html import mathjax_source
-from coursenb import BOOK, REMOVE_TAGS, ROOT, chapters, drop_solutions, plain_markdown, read_chapter
+from coursenb import (BOOK, REMOVE_TAGS, ROOT, chapters, drop_solutions, plain_markdown, read_chapter,
+                      references)
+from slide_layout import BREAKS, move_prose_to_notes, paginate, set_slide_type, slide_type
 
 TOOLS = Path(__file__).resolve().parent
 TEMPLATE = "slides_template"
@@ -46,7 +48,9 @@ OUT_DIR = ROOT / "_build" / "slides"
 CACHE_DIR = ROOT / "_build" / ".jupyter_cache"
 REVEAL_DIR = "reveal.js"
 MATHJAX_DIR = "mathjax"
-MATHJAX_ENTRY = "tex-chtml.js"
+# SVG output with its glyphs inside each formula: the speaker view copies the notes' HTML into
+# another window, where only self-contained SVG still renders.
+MATHJAX_ENTRY = "tex-svg.js"
 THEME = "white"
 REVEAL_FILES = ("LICENSE", "dist/reset.css", "dist/reveal.css", "dist/reveal.js",
                 f"dist/theme/{THEME}.css", "dist/theme/fonts/source-sans-pro", "plugin/notes/notes.js")
@@ -54,7 +58,6 @@ MIN_SLIDES = 6
 SLIDE_SIZE = (1280, 720)
 HIDE_INPUT_TAGS = {"hide-input", "remove-input"}
 HIDE_OUTPUT_TAGS = {"hide-output", "remove-output"}
-BREAKS = ("slide", "subslide")
 # Strings that would mean a deck loads something from a public host.
 CDN_MARKERS = ("cdn", "unpkg", "jsdelivr", "cdnjs", "googleapis")
 
@@ -100,18 +103,10 @@ def mathjax_config() -> dict:
         "processEnvironments": True,
         "macros": dict((book.get("tex") or {}).get("macros") or {}),
     }
-    return {"tex": tex, "options": {"ignoreHtmlClass": "tex2jax_ignore"}, "chtml": {"scale": 1.0}}
+    return {"tex": tex, "options": {"ignoreHtmlClass": "tex2jax_ignore"}, "svg": {"scale": 1.0, "fontCache": "local"}}
 
 
 # --- the notebook a deck is made of ------------------------------------------------------------
-
-def slide_type(cell) -> str:
-    return (cell.metadata.get("slideshow") or {}).get("slide_type", "-")
-
-
-def _set_slide_type(cell, kind: str) -> None:
-    cell.metadata.setdefault("slideshow", {})["slide_type"] = kind
-
 
 def _tags(cell) -> set[str]:
     return set(cell.metadata.get("tags", []))
@@ -163,7 +158,7 @@ def keep(cells: list, wanted) -> list:
                 pending = slide_type(cell)
             continue
         if pending and slide_type(cell) not in BREAKS + ("notes", "skip"):
-            _set_slide_type(cell, pending)
+            set_slide_type(cell, pending)
         if slide_type(cell) not in ("notes", "skip"):
             pending = None
         kept.append(cell)
@@ -175,21 +170,35 @@ def prepare(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     deck = copy.deepcopy(notebook)
     cells = keep(deck.cells, lambda cell: not REMOVE_TAGS & _tags(cell))
     survivors = {id(cell) for cell in drop_solutions(cells)}
-    cells = keep(cells, lambda cell: id(cell) in survivors)
-    counter = [0]
+    cells = move_prose_to_notes(keep(cells, lambda cell: id(cell) in survivors))
+    counter, names = [0], references(notebook)
     for cell in cells:
         if cell.cell_type == "markdown":
-            cell.source = plain_markdown(cell.source, counter).rstrip("\n")
+            cell.source = plain_markdown(cell.source, counter, names).rstrip("\n")
         elif cell.cell_type == "code":
             _clean_outputs(cell)
             if HIDE_OUTPUT_TAGS & _tags(cell):
                 cell.outputs = []
             if HIDE_INPUT_TAGS & _tags(cell):
                 cell.metadata["transient"] = {"remove_source": True}
-    deck.cells = keep(cells, _visible)
+    deck.cells = paginate(keep(cells, _visible))
     if not deck.cells:
         raise ValueError("the chapter has no cell to show on a slide")
+    _unique_ids(deck.cells)
     return deck
+
+
+def _unique_ids(cells: list) -> None:
+    """Cells cut in two by the pagination share an id: give every repeat its own (deterministic)."""
+    seen: set[str] = set()
+    for index, cell in enumerate(cells):
+        base = str(cell.get("id") or f"cell-{index}")[:56]
+        new, k = base, 0
+        while new in seen:
+            k += 1
+            new = f"{base}-{k}"
+        cell["id"] = new
+        seen.add(new)
 
 
 def book_title() -> str:
