@@ -90,3 +90,74 @@ def test_only_the_local_server_counts_as_local():
     assert check_browser._is_local("data:image/png;base64,AAAA", origin)
     assert not check_browser._is_local("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", origin)
     assert not check_browser._is_local("http://127.0.0.1:9999/x.js", origin)
+
+
+# --- in the browser (skipped where Chromium or playwright is missing) ----------------------------
+
+TOY = '''\
+---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+# A toy deck
+
++++ {"slideshow": {"slide_type": "slide"}}
+
+## Variance
+
+The model is $y_{ij} = \\\\beta_0 + u_j + e_{ij}$.
+
++++ {"slideshow": {"slide_type": "notes"}}
+
+SPEAKER_MARKER: the intraclass correlation is $\\\\rho = \\\\tau_{00} / (\\\\tau_{00} + \\\\sigma^2)$.
+'''
+
+
+@pytest.fixture(scope="module")
+def browser_site(tmp_path_factory):
+    chromium = check_browser.find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed")
+    pytest.importorskip("playwright")
+    import slides
+
+    root = tmp_path_factory.mktemp("site")
+    html, decks = root / "html", root / "slides"
+    (html / "book").mkdir(parents=True)
+    decks.mkdir()
+    (html / "index.html").write_text("<!DOCTYPE html><title>book</title><p>book</p>")
+    (html / "book" / "intro.html").write_text("<!DOCTYPE html><title>intro</title><p>intro</p>")
+    chapter = root / "01-toy.md"
+    chapter.write_text(TOY)
+    deck = slides.build_deck(chapter, decks, run=False)
+    slides.copy_assets(decks)
+    (decks / "index.html").write_text(slides.index_page([deck]))
+    return chromium, html, decks, deck.path
+
+
+def _deck_report(chromium, html, decks, tmp_path):
+    reports = check_browser.run(html, decks, tmp_path / "shots", chromium)
+    return next(r for r in reports if r.url.endswith(".slides.html"))
+
+
+def test_a_deck_that_fits_passes_and_its_notes_show_their_math(browser_site, tmp_path):
+    chromium, html, decks, _ = browser_site
+    report = _deck_report(chromium, html, decks, tmp_path)
+    assert report.problems == []
+    assert "speaker view shows the notes and their math" in report.notes
+
+
+def test_a_slide_too_tall_even_at_75_percent_fails(browser_site, tmp_path):
+    chromium, html, decks, path = browser_site
+    page = path.read_text()
+    tall = '<section><h2>Too tall</h2><div style="height: 1400px">x</div></section>\n'
+    bad = decks / "02-tall.slides.html"
+    bad.write_text(page.replace("<section", tall + "<section", 1))
+    try:
+        reports = check_browser.run(html, decks, tmp_path / "shots", chromium)
+    finally:
+        bad.unlink()
+    report = next(r for r in reports if r.url.endswith("02-tall.slides.html"))
+    assert any("does not fit 1280x720" in p for p in report.problems), report.problems

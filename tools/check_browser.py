@@ -4,7 +4,9 @@ The book (``_build/html``) and the decks (``_build/slides``) are served from a l
 127.0.0.1. Every page of the book's ``book/`` folder, the book's index, the slides' index and every
 deck are loaded; a page fails on a console error, an uncaught exception, a request that failed or
 answered 4xx/5xx, a request to any other host, an image that did not load, or math left unrendered
-(MathJax not finished, a TeX error, or ``$...$`` / ``\\(...\\)`` still visible as text).
+(MathJax not finished, a TeX error, or ``$...$`` / ``\\(...\\)`` still visible as text). A deck
+also fails on a slide that does not fit 1280x720 even when scaled down to 75% (it would scroll),
+and on a speaker view (key S) that does not show the notes with their formulas drawn.
 Screenshots of the first screen of two chapters and two decks go to ``_build/screenshots/``.
 
 Usage::
@@ -123,14 +125,35 @@ GO_TO_SLIDE_JS = """
 }
 """
 
-# Runs in a deck: goes to the first slide with speaker notes and returns the start of the notes.
+# Runs in a deck: goes to the first slide with speaker notes (one whose notes hold math, if any)
+# and returns the first words of the notes and how many formulas they hold.
 NOTES_JS = """
 () => {
-  const slide = Reveal.getSlides().find(s => s.querySelector("aside.notes"));
+  const slides = Reveal.getSlides().filter(s => s.querySelector("aside.notes"));
+  const slide = slides.find(s => s.querySelector("aside.notes mjx-container")) || slides[0];
   if (!slide) return null;
   const i = Reveal.getIndices(slide);
   Reveal.slide(i.h, i.v);
-  return slide.querySelector("aside.notes").innerText.trim().split("\\n")[0].slice(0, 40);
+  const notes = slide.querySelector("aside.notes");
+  // The words around the formulas: a formula's text differs between the two views.
+  const prose = notes.cloneNode(true);
+  prose.querySelectorAll("mjx-container").forEach(m => m.remove());
+  const words = prose.textContent.trim().split(/\\s+/).slice(0, 4).join(" ");
+  return {text: words, math: notes.querySelectorAll("mjx-container").length};
+}
+"""
+
+# Runs in the speaker view: are the notes there, and is each formula drawn (an SVG with content)?
+SPEAKER_NOTES_JS = """
+(wanted) => {
+  const box = document.querySelector(".speaker-controls-notes");
+  if (!box) return null;
+  const prose = box.cloneNode(true);
+  prose.querySelectorAll("mjx-container").forEach(m => m.remove());
+  if (!prose.textContent.replace(/\\s+/g, " ").includes(wanted.text)) return null;
+  const drawn = Array.from(box.querySelectorAll("mjx-container svg"))
+    .filter(svg => svg.getBoundingClientRect().width > 0 && svg.querySelector("path, use")).length;
+  return {drawn};
 }
 """
 
@@ -289,14 +312,17 @@ def _check_content(page, report: PageReport, shots: Path | None, path: str, ever
             report.notes.append(f"{ready} slides")
             notes = _check_speaker_notes(page)
             if notes is False:
-                report.notes.append("speaker view shows the notes")
+                report.notes.append("speaker view shows the notes and their math")
             elif notes:
                 report.problems.append(notes)
             overflow = _evaluate(page, SLIDE_OVERFLOW_JS)
             for slide in (overflow or {}).get("tall", []):
-                fit = f"shown at {float(slide['fit']):.0%}"
-                rest = f", still {slide['extra']} px too tall: it scrolls" if slide["extra"] > 8 else ""
-                report.notes.append(f"slide {slide['slide']} ({slide['title'][:40]}) {fit}{rest}")
+                where = f"slide {slide['slide']} ({slide['title'][:40]})"
+                if slide["extra"] > 8:  # unreadable at 1280x720: part of it is off the screen
+                    report.problems.append(f"{where} does not fit 1280x720 even at "
+                                           f"{float(slide['fit']):.0%}: {slide['extra']} px scroll")
+                else:
+                    report.notes.append(f"{where} shown at {float(slide['fit']):.0%}")
     if shots is not None:
         name = ("book-" if report.kind == "book" else "slides-") + Path(path).name.split(".")[0]
         page.screenshot(path=str(shots / f"{name}.png"))
@@ -306,9 +332,10 @@ def _check_content(page, report: PageReport, shots: Path | None, path: str, ever
 
 
 def _check_speaker_notes(page) -> str | bool | None:
-    """Open the speaker view on the first slide with notes.
+    """Open the speaker view on the first slide with notes (preferring notes with math).
 
-    Returns None for a deck without notes, False when the speaker view shows them, else the problem.
+    Returns None for a deck without notes, False when the speaker view shows them with their
+    formulas drawn, else the problem.
     """
     wanted = _evaluate(page, NOTES_JS)
     if not wanted:
@@ -320,13 +347,16 @@ def _check_speaker_notes(page) -> str | bool | None:
         return "the key S opens no speaker view"
     speaker = opened.value
     try:
-        speaker.wait_for_function("(text) => (document.querySelector('.speaker-controls-notes') || {})"
-                                  ".innerText?.includes(text)", arg=wanted, timeout=10_000)
+        handle = speaker.wait_for_function(SPEAKER_NOTES_JS, arg=wanted, timeout=10_000)
+        shown = handle.json_value()
     except Exception:
-        return f"the speaker view (key S) does not show the notes {wanted!r}"
+        return f"the speaker view (key S) does not show the notes {wanted['text']!r}"
     finally:
         speaker.close()
         _evaluate(page, "() => Reveal.slide(0, 0)")
+    if shown["drawn"] < wanted["math"]:
+        return (f"the speaker view draws {shown['drawn']} of the {wanted['math']} formulas in the notes "
+                f"{wanted['text']!r}")
     return False
 
 
