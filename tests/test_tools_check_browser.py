@@ -161,3 +161,28 @@ def test_a_slide_too_tall_even_at_75_percent_fails(browser_site, tmp_path):
         bad.unlink()
     report = next(r for r in reports if r.url.endswith("02-tall.slides.html"))
     assert any("does not fit 1280x720" in p for p in report.problems), report.problems
+
+
+class _NeverQuietPage:
+    """Stands in for a browser page whose network never falls quiet."""
+
+    def wait_for_load_state(self, state, timeout):
+        raise TimeoutError(f"Timeout {timeout}ms exceeded waiting for {state}")
+
+    def wait_for_timeout(self, ms):
+        pass
+
+
+def test_a_request_still_loading_after_the_timeout_is_a_problem():
+    report = check_browser.PageReport("http://127.0.0.1:1/book/x.html", "book")
+    check_browser._wait_until_quiet(_NeverQuietPage(), {object(): "http://127.0.0.1:1/big.png"}, report)
+    assert report.problems == [
+        f"1 request(s) still loading after {check_browser.PAGE_TIMEOUT_MS // 1000} s: "
+        "http://127.0.0.1:1/big.png"]
+
+
+def test_a_page_whose_requests_all_finished_is_only_noted():
+    report = check_browser.PageReport("http://127.0.0.1:1/book/x.html", "book")
+    check_browser._wait_until_quiet(_NeverQuietPage(), {}, report)
+    assert report.problems == []
+    assert "every request was answered" in report.notes[0]
