@@ -66,7 +66,8 @@ def read_chapter(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def _stable_ids(notebook: nbformat.NotebookNode, stem: str) -> None:
+def stable_ids(notebook: nbformat.NotebookNode, stem: str) -> None:
+    """Give every cell an id made from its place and text: unique, and the same on every build."""
     for index, cell in enumerate(notebook.cells):
         digest = hashlib.sha1(f"{stem}:{index}:{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:03d}-{digest}"
@@ -219,13 +220,13 @@ def student_notebook(path: Path) -> nbformat.NotebookNode:
     check = nbformat.v4.new_code_cell(ENV_CHECK.replace("{repository}", repository_url()))
     check.metadata["tags"] = ["environment-check"]
     notebook.cells = [check] + [c for c in cells if c.source.strip()]
-    _stable_ids(notebook, path.stem)
+    stable_ids(notebook, path.stem)
     return notebook
 
 
 def plain_notebook(path: Path) -> nbformat.NotebookNode:
     notebook = read_chapter(path)
-    _stable_ids(notebook, path.stem)
+    stable_ids(notebook, path.stem)
     return notebook
 
 

@@ -57,6 +57,28 @@ def set_slide_type(cell, kind: str) -> None:
     cell.metadata.setdefault("slideshow", {})["slide_type"] = kind
 
 
+class BreakHandOn:
+    """Carries the ``slide``/``subslide`` break of cells that will not be on a slide (removed, or
+    turned into notes) to the next cell that will, so that a slide boundary is never lost."""
+
+    def __init__(self) -> None:
+        self.pending: str | None = None
+
+    def leave(self, kind: str) -> None:
+        """A cell of slide type ``kind`` will not be on a slide."""
+        if kind in BREAKS and self.pending != "slide":
+            self.pending = kind
+
+    def place(self, cell) -> None:
+        """``cell`` goes into the deck: the first one shown on a slide takes the carried break."""
+        kind = slide_type(cell)
+        if kind in ("notes", "skip"):
+            return
+        if self.pending and kind not in BREAKS:
+            set_slide_type(cell, self.pending)
+        self.pending = None
+
+
 # --- Markdown blocks ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
@@ -172,17 +194,13 @@ def split_markdown(cell) -> list:
 
 def move_prose_to_notes(cells: list) -> list:
     """Every Markdown cell split by ``split_markdown``; a slide break never gets lost with the prose."""
-    out, pending = [], None
+    out, breaks = [], BreakHandOn()
     for cell in cells:
         parts = split_markdown(cell) if cell.cell_type == "markdown" else [cell]
-        if (cell.cell_type == "markdown" and slide_type(cell) in BREAKS
-                and all(slide_type(part) == "notes" for part in parts)):
-            pending = slide_type(cell) if pending != "slide" else pending
+        if cell.cell_type == "markdown" and all(slide_type(part) == "notes" for part in parts):
+            breaks.leave(slide_type(cell))
         for part in parts:
-            if pending and slide_type(part) not in ("notes", "skip"):
-                if slide_type(part) not in BREAKS:
-                    set_slide_type(part, pending)
-                pending = None
+            breaks.place(part)
             out.append(part)
     return out
 

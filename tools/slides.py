@@ -39,8 +39,8 @@ import yaml
 
 from book_html import mathjax_source
 from coursenb import (BOOK, REMOVE_TAGS, ROOT, chapters, drop_solutions, plain_markdown, read_chapter,
-                      references)
-from slide_layout import BREAKS, move_prose_to_notes, paginate, set_slide_type, slide_type
+                      references, stable_ids)
+from slide_layout import BreakHandOn, move_prose_to_notes, paginate, slide_type
 
 TOOLS = Path(__file__).resolve().parent
 TEMPLATE = "slides_template"
@@ -151,16 +151,12 @@ def keep(cells: list, wanted) -> list:
     A removed cell hands its ``slide``/``subslide`` break on to the next cell that is kept, so a
     slide boundary never disappears with the cell that carried it.
     """
-    kept, pending = [], None
+    kept, breaks = [], BreakHandOn()
     for cell in cells:
         if not wanted(cell):
-            if slide_type(cell) in BREAKS and pending != "slide":
-                pending = slide_type(cell)
+            breaks.leave(slide_type(cell))
             continue
-        if pending and slide_type(cell) not in BREAKS + ("notes", "skip"):
-            set_slide_type(cell, pending)
-        if slide_type(cell) not in ("notes", "skip"):
-            pending = None
+        breaks.place(cell)
         kept.append(cell)
     return kept
 
@@ -184,21 +180,8 @@ def prepare(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     deck.cells = paginate(keep(cells, _visible))
     if not deck.cells:
         raise ValueError("the chapter has no cell to show on a slide")
-    _unique_ids(deck.cells)
+    stable_ids(deck, "slides")  # cells cut in two by the pagination would share an id
     return deck
-
-
-def _unique_ids(cells: list) -> None:
-    """Cells cut in two by the pagination share an id: give every repeat its own (deterministic)."""
-    seen: set[str] = set()
-    for index, cell in enumerate(cells):
-        base = str(cell.get("id") or f"cell-{index}")[:56]
-        new, k = base, 0
-        while new in seen:
-            k += 1
-            new = f"{base}-{k}"
-        cell["id"] = new
-        seen.add(new)
 
 
 def book_title() -> str:
