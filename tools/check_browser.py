@@ -125,32 +125,36 @@ GO_TO_SLIDE_JS = """
 }
 """
 
+# The words of an element around its formulas, spaces normalised: a formula's own text differs
+# between the deck and the speaker view.
+PROSE_OF_JS = """
+  const proseOf = (element) => {
+    const copy = element.cloneNode(true);
+    copy.querySelectorAll("mjx-container").forEach(m => m.remove());
+    return copy.textContent.replace(/\\s+/g, " ").trim();
+  };
+"""
+
 # Runs in a deck: goes to the first slide with speaker notes (one whose notes hold math, if any)
 # and returns the first words of the notes and how many formulas they hold.
 NOTES_JS = """
-() => {
+() => {""" + PROSE_OF_JS + """
   const slides = Reveal.getSlides().filter(s => s.querySelector("aside.notes"));
   const slide = slides.find(s => s.querySelector("aside.notes mjx-container")) || slides[0];
   if (!slide) return null;
   const i = Reveal.getIndices(slide);
   Reveal.slide(i.h, i.v);
   const notes = slide.querySelector("aside.notes");
-  // The words around the formulas: a formula's text differs between the two views.
-  const prose = notes.cloneNode(true);
-  prose.querySelectorAll("mjx-container").forEach(m => m.remove());
-  const words = prose.textContent.trim().split(/\\s+/).slice(0, 4).join(" ");
+  const words = proseOf(notes).split(" ").slice(0, 4).join(" ");
   return {text: words, math: notes.querySelectorAll("mjx-container").length};
 }
 """
 
 # Runs in the speaker view: are the notes there, and is each formula drawn (an SVG with content)?
 SPEAKER_NOTES_JS = """
-(wanted) => {
+(wanted) => {""" + PROSE_OF_JS + """
   const box = document.querySelector(".speaker-controls-notes");
-  if (!box) return null;
-  const prose = box.cloneNode(true);
-  prose.querySelectorAll("mjx-container").forEach(m => m.remove());
-  if (!prose.textContent.replace(/\\s+/g, " ").includes(wanted.text)) return null;
+  if (!box || !proseOf(box).includes(wanted.text)) return null;
   const drawn = Array.from(box.querySelectorAll("mjx-container svg"))
     .filter(svg => svg.getBoundingClientRect().width > 0 && svg.querySelector("path, use")).length;
   return {drawn};
