@@ -5,16 +5,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-NBVAL_DIR := _build/nbval
 
-.PHONY: book test notebooks slides check-browser venv clean clean-all
+.PHONY: book test notebooks slides check-browser handouts dist venv clean clean-all
 
+# Chapters that `make test` already ran are taken from _build/executed/ (tools/execute.py), not run again.
 book: $(STAMP)
+	$(BIN)/python tools/execute.py prime
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# Each chapter is executed once (tests/test_chapters.py); its run is saved for the book and slides.
 test: $(STAMP)
-	$(BIN)/python tools/coursenb.py plain --out $(NBVAL_DIR)
-	$(BIN)/python -m pytest tests mlmcourse $(NBVAL_DIR) notebooks --doctest-modules --nbval-lax --nbval-current-env -n 2 --dist loadfile; \
+	$(BIN)/python -m pytest tests mlmcourse --doctest-modules -n 2 --dist load; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
 notebooks: $(STAMP)
@@ -28,6 +29,15 @@ slides: $(STAMP)
 # `make book` and `make slides`. Screenshots go to _build/screenshots.
 check-browser: $(STAMP)
 	$(BIN)/python tools/check_browser.py
+
+# PDF handouts: one per deck (a slide a page) and one per chapter, in _build/handouts.
+# HANDOUT_FLAGS=--notes adds each slide's speaker notes on the next page.
+handouts: book slides
+	$(BIN)/python tools/handouts.py $(HANDOUT_FLAGS)
+
+# A wheel (with the data sets and the self-check key inside) for a teacher to hand out, in dist/.
+dist: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
 
 venv: $(STAMP)
 

@@ -14,7 +14,7 @@ from importlib import import_module
 from mlmcourse.datasets import datasets, describe, load
 from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularFitWarning, lmer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
 

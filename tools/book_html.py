@@ -6,6 +6,10 @@
   to ``mathjax/tex-chtml.js``) points, so the book renders its math without a network.
 * Inline scripts that Sphinx 7.4 lists twice (an extension adding a script after the builder
   started: sphinx-thebe's ``const THEBE_JS_URL`` then throws "already declared") are listed once.
+* The repository address is one setting, ``repository.url`` in ``_config.yml``. While it is
+  empty, no repository, issues, edit or launch (Binder, Colab) button is shown, since none would
+  lead anywhere. Every page's footer names the course version (the package's), so a semester can
+  pin one.
 * The theme's colour mode (``default_mode`` of the page context) is "auto" unless set; left
   empty, a first visit logs "Got invalid theme mode" to the console before falling back to
   "auto" anyway.
@@ -48,6 +52,42 @@ def _check_mathjax_path(app, config) -> None:
                            "(try 'mathjax/tex-chtml.js')")
 
 
+REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button",
+                      "use_source_button")
+
+
+def repository_buttons(options: dict) -> dict:
+    """Repository, issues and launch buttons on when an address is set, all off when it is not.
+
+    (``_config.yml`` keeps the button switches off, because Jupyter Book refuses them without an
+    address; this turns them on once ``repository.url`` is filled in.)
+    """
+    options = dict(options)
+    has_address = bool(str(options.get("repository_url") or "").strip())
+    options.update({key: has_address for key in ("use_repository_button", "use_issues_button")})
+    options.update({key: False for key in REPOSITORY_BUTTONS if key not in ("use_repository_button",
+                                                                             "use_issues_button")})
+    if not has_address:
+        options["launch_buttons"] = {}
+    return options
+
+
+def course_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlmcourse")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _theme_options(app, config) -> None:
+    options = repository_buttons(getattr(config, "html_theme_options", {}) or {})
+    footer = f"Course version {course_version()}."
+    options["extra_footer"] = (options.get("extra_footer") or "") + f"<p>{footer}</p>"
+    config.html_theme_options = options
+
+
 def _default_theme_mode(app, pagename, templatename, context, doctree) -> None:
     if not context.get("default_mode"):  # pydata-sphinx-theme reads it from html_context
         context["default_mode"] = "auto"
@@ -79,6 +119,7 @@ def _copy_mathjax(app, exception) -> None:
 
 def setup(app):
     app.connect("config-inited", _check_mathjax_path)
+    app.connect("config-inited", _theme_options)
     app.connect("html-page-context", _default_theme_mode)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _copy_mathjax)

@@ -33,29 +33,57 @@ REMOVE_TAGS = {"remove-cell"}
 
 ENV_CHECK = '''\
 # Run this cell first: it checks that the course package and its data are available.
+COURSE_VERSION = "{version}"
 try:
     import mlmcourse
     mlmcourse.load("hsb40")
-    print(f"mlmcourse {mlmcourse.__version__} and its data are ready.")
+    print(f"mlmcourse {{mlmcourse.__version__}} and its data are ready.")
+    if mlmcourse.__version__ != COURSE_VERSION:
+        print(f"Note: this notebook belongs to course version {{COURSE_VERSION}}; "
+              "install that version of mlmcourse to get the same numbers.")
 except ImportError:
     print("The course package mlmcourse is not installed in this Python.\\n"
-          "On Colab or Binder, run in a new cell:\\n"
-          "    %pip install git+{repository}\\n"
-          "then restart the kernel. On your own machine, run `make notebooks` or\\n"
-          "`pip install -e .` in a clone of the repository.")'''
+          {install}
+          "then restart the kernel. In a clone of the course repository, run\\n"
+          "    pip install -e .\\n"
+          "in a terminal instead.")'''
+
+INSTALL_FROM_WHEEL = ('"Ask your teacher for the file mlmcourse-{version}-py3-none-any.whl, upload it next to this\\n"'
+                      '\n          "notebook (on Colab: the Files panel) and run in a new cell:\\n"'
+                      '\n          "    %pip install mlmcourse-{version}-py3-none-any.whl\\n"')
+INSTALL_FROM_REPOSITORY = ('"In a new cell (also on Colab or Binder), run:\\n"'
+                           '\n          "    %pip install git+{repository}\\n"')
+
+
+def course_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")) or {}
+
+
+def repository_url() -> str:
+    """The course repository's address from ``_config.yml`` (empty while it is not published)."""
+    return str(((course_config().get("repository") or {}).get("url")) or "").strip()
+
+
+def course_version() -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def environment_check(repository: str | None = None, version: str | None = None) -> str:
+    """The first cell of every student notebook: the install line follows ``repository.url``."""
+    repository = repository_url() if repository is None else repository
+    version = version or course_version()
+    install = (INSTALL_FROM_REPOSITORY.format(repository=repository) if repository
+               else INSTALL_FROM_WHEEL.format(version=version))
+    return ENV_CHECK.format(version=version, install=install)
 
 
 def chapters() -> list[Path]:
     """The numbered chapter sources, in order."""
     return sorted(BOOK.glob(CHAPTER_GLOB))
-
-
-def repository_url() -> str:
-    for line in (ROOT / "_config.yml").read_text().splitlines():
-        match = re.match(r"\s+url:\s*(\S+)", line)
-        if match:
-            return match.group(1)
-    return "https://github.com/mlmcourse/mlmcourse"
 
 
 def read_chapter(path: Path) -> nbformat.NotebookNode:
@@ -217,7 +245,7 @@ def student_notebook(path: Path) -> nbformat.NotebookNode:
         else:
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("editable", None)
-    check = nbformat.v4.new_code_cell(ENV_CHECK.replace("{repository}", repository_url()))
+    check = nbformat.v4.new_code_cell(environment_check())
     check.metadata["tags"] = ["environment-check"]
     notebook.cells = [check] + [c for c in cells if c.source.strip()]
     stable_ids(notebook, path.stem)
