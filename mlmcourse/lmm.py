@@ -54,7 +54,7 @@ from mlmcourse.formula import (
     random_design,
 )
 
-__all__ = ["lmer", "lmer_design", "LmerDesign", "LmerResult", "LmerSummary", "COEF_COLUMNS", "MlmWarning",
+__all__ = ["lmer", "lmer_design", "coef_frame", "LmerDesign", "LmerResult", "LmerSummary", "COEF_COLUMNS", "MlmWarning",
            "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 ICC_COLUMNS = ["grp", "variance", "icc"]
-ICC_ANOVA_COLUMNS = ["n_obs", "n_groups", "n0", "msb", "msw", "tau2", "sigma2", "icc", "eta_squared"]
+ICC_ANOVA_COLUMNS = ["n0", "msb", "msw", "tau2", "sigma2", "icc", "eta_squared"]
 SHRINKAGE_COLUMNS = ["level", "term", "n", "blue", "blup", "gls_mean", "shrinkage_factor", "condsd"]
 GLS_MEAN_COLUMNS = ["estimator", "estimate", "std_error"]
 
@@ -167,7 +167,10 @@ class IccAnova:
 
     Attributes
     ----------
-    n_obs, n_groups : int
+    nobs : int
+        Rows used.
+    ngroups : dict
+        ``{group: number of groups}``.
     n0 : float
         Effective group size (N - sum n_j^2 / N) / (J - 1).
     msb, msw : float
@@ -181,8 +184,8 @@ class IccAnova:
         SS_between / SS_total, the ratio of sums of squares (not an ICC).
     """
 
-    n_obs: int
-    n_groups: int
+    nobs: int
+    ngroups: dict
     n0: float
     msb: float
     msw: float
@@ -191,9 +194,8 @@ class IccAnova:
     icc: float
     eta_squared: float
 
-    @property
-    def table(self) -> pd.DataFrame:
-        """The estimates as a one-row DataFrame (columns in the order of the attributes)."""
+    def to_frame(self) -> pd.DataFrame:
+        """The estimates as a one-row DataFrame: n0, msb, msw, tau2, sigma2, icc, eta_squared."""
         return pd.DataFrame([{name: getattr(self, name) for name in ICC_ANOVA_COLUMNS}])
 
 
@@ -226,8 +228,8 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     Returns
     -------
     IccAnova
-        Attributes n_obs, n_groups, n0, msb, msw, tau2, sigma2, icc,
-        eta_squared; ``.table`` gives them as a one-row DataFrame.
+        Attributes nobs, ngroups, n0, msb, msw, tau2, sigma2, icc,
+        eta_squared; ``to_frame()`` gives the estimates as a one-row DataFrame.
 
     Notes
     -----
@@ -262,7 +264,7 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     msb, msw = ss_between / (n_groups - 1), ss_within / (n_obs - n_groups)
     n0 = (n_obs - float((n_j**2).sum()) / n_obs) / (n_groups - 1)
     tau2 = (msb - msw) / n0
-    return IccAnova(n_obs, n_groups, n0, msb, msw, tau2, msw, tau2 / (tau2 + msw),
+    return IccAnova(n_obs, {group: n_groups}, n0, msb, msw, tau2, msw, tau2 / (tau2 + msw),
                     ss_between / (ss_between + ss_within))
 
 

@@ -102,7 +102,8 @@ def test_icc_anova_uses_the_mean_squares_of_the_one_way_anova(hs):
     assert result.n0 == pytest.approx((1977 - (n**2).sum() / 1977) / 39)
     assert result.icc == pytest.approx(result.tau2 / (result.tau2 + result.msw))
     assert result.eta_squared == pytest.approx(anova.rsquared)
-    assert list(result.table.columns) == var.ICC_ANOVA_COLUMNS and len(result.table) == 1
+    assert list(result.to_frame().columns) == var.ICC_ANOVA_COLUMNS and len(result.to_frame()) == 1
+    assert result.nobs == 1977 and result.ngroups == {"School": 40}
 
 
 def test_icc_anova_is_close_to_the_truth_on_balanced_data():
