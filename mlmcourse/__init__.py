@@ -12,15 +12,16 @@ first use, so ``import mlmcourse`` stays fast.
 from importlib import import_module
 
 from mlmcourse.datasets import datasets, describe, load
-from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularFitWarning, lmer
+from mlmcourse._messages import ConvergenceWarning, DataWarning, LmerWarning, MlmWarning, SingularFitWarning
+from mlmcourse.lmm import LmerDesign, LmerResult, lmer, lmer_design
 
 __version__ = "0.2.0"
 
 _SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
 
 __all__ = [
-    "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
-    "ConvergenceWarning", "__version__", *_SUBMODULES,
+    "load", "datasets", "describe", "lmer", "lmer_design", "LmerDesign", "LmerResult", "MlmWarning",
+    "DataWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning", "__version__", *_SUBMODULES,
 ]
 
 

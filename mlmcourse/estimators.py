@@ -6,9 +6,12 @@ outcomes") approach, per-group averages, the econometric random-effects GLS,
 the within-between (REWB / Mundlak) mixed model and the Hausman test.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
-this module shapes their results. Every result has a ``table``: a tidy
-DataFrame with fixed, documented columns and lme4's term names
-("(Intercept)", "SES", "SectorPublic", "SES:SectorPublic").
+this module shapes their results. Every result has ``coef_table()``: a tidy
+DataFrame with the package's columns (term, estimate, std_error, statistic,
+df, p_value, conf_low, conf_high; per-group results put a key column such as
+``level`` in front) and lme4's term names ("(Intercept)", "SES",
+"SectorPublic", "SES:SectorPublic"). The Hausman test is in
+:mod:`mlmcourse.inference`.
 """
 
 from __future__ import annotations
@@ -27,17 +30,18 @@ from linearmodels import BetweenOLS, PanelOLS, RandomEffects
 from scipy import stats
 from statsmodels.multivariate.manova import MANOVA
 
+from mlmcourse._messages import DataWarning, Fingerprint
 from mlmcourse.groups import add_group_means, group_table
+from mlmcourse.lmm import COEF_COLUMNS, coef_frame
 
 __all__ = [
-    "TIDY_COLUMNS",
+    "COEF_COLUMNS",
     "EstimatorResult",
     "RandomEffectsGLSResult",
     "NoPoolingResult",
     "TwoStageResult",
     "PerGroupAverageResult",
     "WithinBetweenResult",
-    "HausmanResult",
     "lme4_term_name",
     "pooled",
     "no_pooling",
@@ -47,30 +51,34 @@ __all__ = [
     "per_group_average",
     "random_effects_gls",
     "within_between",
-    "hausman",
 ]
 
-#: Columns of every coefficient table (``df`` is ``inf`` for normal-based tests).
+#: The library's numbers kept by each result; ``coef_table()`` adds the intervals.
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value"]
-NO_POOLING_COLUMNS = ["group", "term", "n", "df", "sigma", "estimate", "std_error", "statistic", "p_value"]
-TWO_STAGE_COLUMNS = ["response", *TIDY_COLUMNS]
-MV_TEST_COLUMNS = ["term", "test", "value", "f_value", "num_df", "den_df", "p_value"]
-AVERAGE_COLUMNS = ["term", "contrast", "estimate", "std_error", "statistic", "df", "p_value"]
-WALD_COLUMNS = ["contrast", "statistic", "num_df", "den_df", "p_value"]
-WITHIN_BETWEEN_COLUMNS = ["variable", "effect", "estimate", "std_error", "statistic"]
-HAUSMAN_COLUMNS = ["term", "fixed_effects", "random_effects", "difference", "std_error"]
-VARIANCE_COLUMNS = ["component", "variance", "sd"]
+NO_POOLING_COLUMNS = ["level", "term", "n", "df", "sigma", "estimate", "std_error", "statistic", "p_value"]
+#: Columns of the F and MANOVA tests (one row per test).
+F_TEST_COLUMNS = ["method", "statistic", "df", "p_value", "num_df", "den_df"]
+MV_TEST_COLUMNS = [*F_TEST_COLUMNS, "term", "value"]
+VARCORR_COLUMNS = ["grp", "var1", "var2", "vcov", "sdcor"]
 
 
 # --------------------------------------------------------------------------- results
+def _keyed(keys: pd.DataFrame, table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Coefficient tables (one per row group of `table`) with key columns in front."""
+    coefs = coef_frame(table["estimate"].set_axis(table["term"]), table["std_error"].set_axis(table["term"]),
+                       table["df"].to_numpy(), level, p_value=table["p_value"].to_numpy())
+    return pd.concat([keys.reset_index(drop=True), coefs.reset_index(drop=True)], axis=1)
+
+
 class _ShowTable:
-    """Readable printing: a one-line header followed by the table."""
+    """Readable printing: a one-line header followed by the coefficient table."""
 
     def _header(self) -> str:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"{self._header()}\n{self.table.to_string(index=False, max_rows=30)}"
+        shown = self.coef_table().drop(columns=["conf_low", "conf_high"])
+        return f"{self._header()}\n{shown.to_string(index=False, max_rows=30)}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -80,47 +88,57 @@ class EstimatorResult(_ShowTable):
     Attributes
     ----------
     method : str
-        "pooled", "pooled (cluster-robust CR1)", "fixed effects (within)", ...
+        "pooled OLS", "pooled OLS (cluster-robust CR1)", "fixed effects (within)", ...
     formula : str
-    table : DataFrame
-        Columns ``TIDY_COLUMNS``: term, estimate, std_error, statistic (t),
-        df (of the t reference distribution), p_value (two-sided).
     vcov : DataFrame
         Covariance matrix of the estimates (terms x terms).
     nobs : int
         Rows used (after dropping rows with missing values).
-    ngroups : int or None
-        Number of groups (None for pooled OLS without clusters).
+    ngroups : dict
+        ``{grouping factor: number of groups}``; empty for pooled OLS without
+        clusters.
     sigma : float
         Residual standard deviation of the fitted regression.
     df_resid : float
         Residual degrees of freedom.
-    fit : object
+    backend : object
         The underlying statsmodels or linearmodels results object.
+    fingerprint : Fingerprint
+        The response, rows and values used (to check that fits compare the same data).
+
+    Notes
+    -----
+    ``coef_table()`` gives the coefficients in the package's vocabulary;
+    ``estimate`` and ``std_error`` are Series indexed by term.
     """
 
     method: str
     formula: str
-    table: pd.DataFrame
     vcov: pd.DataFrame
     nobs: int
-    ngroups: int | None
+    ngroups: dict
     sigma: float
     df_resid: float
-    fit: Any
+    backend: Any
+    fingerprint: Fingerprint
+    _coefs: pd.DataFrame
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """Columns term, estimate, std_error, statistic (t), df (of the t reference), p_value, conf_low, conf_high."""
+        return _keyed(pd.DataFrame(index=range(len(self._coefs))), self._coefs, level)
 
     @property
     def estimate(self) -> pd.Series:
         """The estimates as a Series indexed by term."""
-        return self.table.set_index("term")["estimate"]
+        return self._coefs.set_index("term")["estimate"].rename_axis(None)
 
     @property
     def std_error(self) -> pd.Series:
         """The standard errors as a Series indexed by term."""
-        return self.table.set_index("term")["std_error"]
+        return self._coefs.set_index("term")["std_error"].rename_axis(None)
 
     def _header(self) -> str:
-        groups = f", {self.ngroups} groups" if self.ngroups else ""
+        groups = "".join(f", {n} {g} groups" for g, n in self.ngroups.items())
         return (f"{self.method}: {self.formula}  ({self.nobs} observations{groups}; "
                 f"residual SD {self.sigma:.4g} on {self.df_resid:g} df)")
 
@@ -131,20 +149,20 @@ class RandomEffectsGLSResult(EstimatorResult):
 
     Attributes
     ----------
-    variance_components : DataFrame
-        Columns ``component`` (the grouping column's name, then "Residual"),
-        ``variance``, ``sd``.
+    varcorr : DataFrame
+        lme4's layout: columns grp (the grouping factor, then "Residual"),
+        var1 ("(Intercept)", then None), var2 (None), vcov (variance), sdcor (SD).
     theta : Series
         Quasi-demeaning weight per group, 1 - sqrt(sigma2 / (n_j tau2 + sigma2)).
     """
 
-    variance_components: pd.DataFrame
+    varcorr: pd.DataFrame
     theta: pd.Series
 
     @property
     def rho(self) -> float:
         """Share of the error variance that lies between groups."""
-        variances = self.variance_components["variance"]
+        variances = self.varcorr["vcov"]
         return float(variances.iloc[0] / variances.sum())
 
 
@@ -154,32 +172,44 @@ class NoPoolingResult(_ShowTable):
 
     Attributes
     ----------
-    formula, group : str
+    formula : str
+    group : str
+        The grouping factor.
     terms : list of str
         The coefficient names, in model order.
-    table : DataFrame
-        Columns ``NO_POOLING_COLUMNS``: group, term, n (rows of the group),
-        df (n minus coefficients), sigma (the group's residual SD), estimate,
-        std_error, statistic, p_value. A group without enough data for its
-        own regression has missing estimates (lmList gives NA too).
+    groups : DataFrame
+        One row per group (index: its level): n (rows), df (n minus
+        coefficients), sigma (the group's residual SD).
     sigma_pooled : float
         sqrt(sum of residual sums of squares / sum of residual df): the pooled
         within-group residual SD that ``summary(lmList(...))`` uses.
     df_pooled : int
+    ngroups : dict
+        ``{group: number of groups}``.
     """
 
     formula: str
     group: str
     terms: list
-    table: pd.DataFrame
+    groups: pd.DataFrame
     sigma_pooled: float
     df_pooled: int
+    ngroups: dict
+    _coefs: pd.DataFrame
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per group x term: level (the group), then the coefficient columns.
+
+        A group without enough data for its own regression has missing
+        estimates (lmList gives NA too).
+        """
+        return _keyed(self._coefs[["level"]], self._coefs, level)
 
     def wide(self, value: str = "estimate") -> pd.DataFrame:
         """Group x term table of one column (lmList's ``coef()`` for "estimate")."""
         if value not in ("estimate", "std_error", "statistic", "p_value"):
             raise ValueError(f"value must be 'estimate', 'std_error', 'statistic' or 'p_value', not {value!r}")
-        wide = self.table.pivot(index="group", columns="term", values=value)
+        wide = self._coefs.pivot(index="level", columns="term", values=value)
         return wide.reindex(columns=self.terms).rename_axis(index=self.group, columns=None)
 
     def _header(self) -> str:
@@ -192,24 +222,28 @@ class TwoStageResult(_ShowTable):
 
     Attributes
     ----------
-    table : DataFrame
-        Columns ``TWO_STAGE_COLUMNS``: response (the stage-1 coefficient
-        being explained), then the ``TIDY_COLUMNS`` of its stage-2 regression.
     mv_test : DataFrame
-        Multivariate (MANOVA) test of each level-2 term on all stage-1
-        coefficients jointly; columns ``MV_TEST_COLUMNS``.
+        Multivariate (MANOVA) tests of each level-2 term on all stage-1
+        coefficients jointly, one row per term and test: method (Wilks'
+        lambda, Pillai's trace, Hotelling-Lawley trace, Roy's greatest root),
+        statistic (F), df (= num_df), p_value, num_df, den_df, term, value
+        (the multivariate statistic itself).
     stage1 : NoPoolingResult
     level2 : str
         The stage-2 right-hand side.
-    ngroups : int
-        Groups used in stage 2.
+    ngroups : dict
+        ``{group: groups used in stage 2}``.
     """
 
-    table: pd.DataFrame
     mv_test: pd.DataFrame
     stage1: NoPoolingResult
     level2: str
-    ngroups: int
+    ngroups: dict
+    _coefs: pd.DataFrame
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """response (the stage-1 coefficient being explained), then the stage-2 coefficient columns."""
+        return _keyed(self._coefs[["response"]], self._coefs, level)
 
     def _header(self) -> str:
         return f"two-stage: ({self.stage1.formula}) per {self.stage1.group}, then ~ {self.level2}"
@@ -221,22 +255,24 @@ class PerGroupAverageResult(_ShowTable):
 
     Attributes
     ----------
-    table : DataFrame
-        Columns ``AVERAGE_COLUMNS``: term, contrast (a level of `by`, or
-        "<level> - <reference>"), estimate, std_error, statistic, df, p_value.
     wald : DataFrame
-        Joint F test that all differences are zero; columns ``WALD_COLUMNS``.
+        Joint F test that all differences are zero, one row: method,
+        statistic (F), df (= num_df), p_value, num_df, den_df.
     sigma : float
         Pooled within-group residual SD.
     df_resid : int
-    fit : statsmodels results of the one-regression-per-group model.
+    backend : statsmodels results of the one-regression-per-group model.
     """
 
-    table: pd.DataFrame
     wald: pd.DataFrame
     sigma: float
     df_resid: int
-    fit: Any
+    backend: Any
+    _coefs: pd.DataFrame
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """contrast (a level of `by`, or "<level> - <reference>"), then the coefficient columns."""
+        return _keyed(self._coefs[["contrast"]], self._coefs, level)
 
     def _header(self) -> str:
         return f"per-group averages (pooled within-group SD {self.sigma:.4g} on {self.df_resid} df)"
@@ -248,53 +284,30 @@ class WithinBetweenResult(_ShowTable):
 
     Attributes
     ----------
-    fit : LmerResult
+    model : LmerResult
         The mixed model as fitted by ``mlmcourse.lmer``.
     formula : str
         The formula given to lmer (with ``<x>_within`` / ``<x>_mean`` terms).
-    table : DataFrame
-        Columns ``WITHIN_BETWEEN_COLUMNS``: variable, effect ("within",
-        "between", "contextual"), estimate, std_error, statistic (t value,
-        no p-value: lme4 prints none).
     """
 
-    fit: Any
+    model: Any
     formula: str
-    table: pd.DataFrame
+    _coefs: pd.DataFrame
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """effect ("within", "between", "contextual"), then the coefficient columns (term: the variable).
+
+        Wald z tests (df ``inf``), as ``coef_table()`` of the lmer fit.
+        """
+        return _keyed(self._coefs[["effect"]], self._coefs, level)
 
     def _header(self) -> str:
         return f"within-between model: {self.formula}"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class HausmanResult(_ShowTable):
-    """Hausman test of fixed against random effects.
-
-    Attributes
-    ----------
-    statistic : float
-        (b_FE - b_RE)' [Var(b_FE) - Var(b_RE)]^- (b_FE - b_RE).
-    df : int
-        Rank of Var(b_FE) - Var(b_RE).
-    p_value : float
-        Chi-squared upper tail.
-    note : str
-        Empty, or a warning that the variance difference is not positive definite.
-    table : DataFrame
-        Columns ``HAUSMAN_COLUMNS``: term, fixed_effects, random_effects,
-        difference, std_error (sqrt of the diagonal of the variance difference;
-        NaN where that is negative).
-    """
-
-    statistic: float
-    df: int
-    p_value: float
-    note: str
-    table: pd.DataFrame
-
-    def _header(self) -> str:
-        note = f"\n{self.note}" if self.note else ""
-        return f"Hausman test: chi2({self.df}) = {self.statistic:.4f}, p = {self.p_value:.4g}{note}"
+def _fingerprint(y: pd.Series, data: pd.DataFrame) -> Fingerprint:
+    """Response values with the labels of the data rows they came from (y is indexed by position)."""
+    return Fingerprint(str(y.name), pd.Index(data.index[y.index.to_numpy()]), np.asarray(y, dtype=float).copy())
 
 
 # --------------------------------------------------------------------------- names
@@ -446,8 +459,8 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
     Returns
     -------
     EstimatorResult
-        ``table`` columns: term, estimate, std_error, statistic, df, p_value;
-        ``sigma`` is R's "Residual standard error".
+        ``coef_table()`` columns: term, estimate, std_error, statistic, df,
+        p_value, conf_low, conf_high; ``sigma`` is R's "Residual standard error".
 
     Notes
     -----
@@ -467,20 +480,21 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
     y, x = _design(formula, data)
     if cluster is None:
         fit = sm.OLS(y, x).fit()
-        method, ngroups, df = "pooled OLS", None, fit.df_resid
+        method, ngroups, df = "pooled OLS", {}, fit.df_resid
     else:
         codes = pd.factorize(_group_labels(data, cluster, x.index))[0]
         fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
-        method, ngroups, df = "pooled OLS (cluster-robust CR1)", int(codes.max()) + 1, fit.df_resid_inference
+        method, df = "pooled OLS (cluster-robust CR1)", fit.df_resid_inference
+        ngroups = {cluster: int(codes.max()) + 1}
     table = _tidy(fit.params, fit.bse, fit.pvalues, df)
-    return EstimatorResult(method, formula, table, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
-                           float(np.sqrt(fit.mse_resid)), float(fit.df_resid), fit)
+    return EstimatorResult(method, formula, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
+                           float(np.sqrt(fit.mse_resid)), float(fit.df_resid), fit, _fingerprint(y, data), table)
 
 
 # --------------------------------------------------------------------------- no pooling
 def _fit_one_group(label, y: pd.Series, x: pd.DataFrame) -> list[dict]:
     n, k = x.shape
-    row = {"group": label, "n": n, "df": n - k}
+    row = {"level": label, "n": n, "df": n - k}
     if n < k or np.linalg.matrix_rank(x.to_numpy()) < k:
         return [{**row, "term": t, "sigma": np.nan, "estimate": np.nan, "std_error": np.nan,
                  "statistic": np.nan, "p_value": np.nan} for t in x.columns]
@@ -508,9 +522,11 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
     Returns
     -------
     NoPoolingResult
-        ``table`` columns: group, term, n, df, sigma, estimate, std_error,
-        statistic, p_value (one row per group x term); ``wide()`` gives the
-        group x term table of estimates; ``sigma_pooled`` the pooled SD.
+        ``coef_table()`` columns: level (the group), term, estimate,
+        std_error, statistic, df, p_value, conf_low, conf_high (one row per
+        group x term); ``groups`` the size, df and residual SD of each group;
+        ``wide()`` the group x term table of estimates; ``sigma_pooled`` the
+        pooled SD.
 
     Notes
     -----
@@ -533,14 +549,16 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
     for label, positions in groups.groupby(groups.values, sort=True).indices.items():
         rows += _fit_one_group(label, y.iloc[positions], x.iloc[positions])
     table = pd.DataFrame(rows)[NO_POOLING_COLUMNS]
-    failed = table.loc[table["estimate"].isna(), "group"].unique().tolist()
+    failed = table.loc[table["estimate"].isna(), "level"].unique().tolist()
     if failed:
         warnings.warn(f"{len(failed)} {group} group(s) have too little data for their own regression "
-                      f"(estimates missing): {failed[:10]}", stacklevel=2)
-    per_group = table.drop_duplicates("group").query("df > 0 and sigma == sigma")
-    df_pooled = int(per_group["df"].sum())
-    sigma_pooled = float(np.sqrt((per_group["sigma"] ** 2 * per_group["df"]).sum() / df_pooled))
-    return NoPoolingResult(formula, group, list(x.columns), table, sigma_pooled, df_pooled)
+                      f"(estimates missing): {failed[:10]}", DataWarning, stacklevel=2)
+    per_group = table.drop_duplicates("level").set_index("level").rename_axis(group)[["n", "df", "sigma"]]
+    used = per_group.query("df > 0 and sigma == sigma")
+    df_pooled = int(used["df"].sum())
+    sigma_pooled = float(np.sqrt((used["sigma"] ** 2 * used["df"]).sum() / df_pooled))
+    return NoPoolingResult(formula, group, list(x.columns), per_group, sigma_pooled, df_pooled,
+                           {group: len(per_group)}, table)
 
 
 # --------------------------------------------------------------------------- fixed effects
@@ -564,9 +582,9 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     Returns
     -------
     EstimatorResult
-        ``table`` (columns ``TIDY_COLUMNS``) has the terms that vary within
-        groups; terms constant within groups (level-2 variables, the
-        intercept) are absorbed and left out with a warning.
+        ``coef_table()`` has the terms that vary within groups; terms
+        constant within groups (level-2 variables, the intercept) are
+        absorbed and left out with a warning.
 
     Notes
     -----
@@ -599,8 +617,9 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     else:
         raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
     table = _tidy(estimate, std_error, p_value, fit.df_resid)
-    return EstimatorResult(f"fixed effects ({method})", formula, table, _named_vcov(vcov), len(y),
-                           int(groups.nunique()), sigma, float(fit.df_resid), fit)
+    return EstimatorResult(f"fixed effects ({method})", formula, _named_vcov(vcov), len(y),
+                           {group: int(groups.nunique())}, sigma, float(fit.df_resid), fit, _fingerprint(y, data),
+                           table)
 
 
 # --------------------------------------------------------------------------- between
@@ -617,8 +636,8 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     Returns
     -------
     EstimatorResult
-        ``table`` columns ``TIDY_COLUMNS``; df = J - k, ``nobs`` is the number
-        of rows averaged and ``ngroups`` the number of group means regressed.
+        ``coef_table()`` with df = J - k; ``nobs`` is the number of rows
+        averaged and ``ngroups`` the number of group means regressed.
 
     Notes
     -----
@@ -641,8 +660,9 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     fit = BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted", debiased=True)
     table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
     sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
-    return EstimatorResult("between groups", formula, table, _named_vcov(fit.cov), len(y),
-                           int(groups.nunique()), sigma, float(fit.df_resid), fit)
+    return EstimatorResult("between groups", formula, _named_vcov(fit.cov), len(y),
+                           {group: int(groups.nunique())}, sigma, float(fit.df_resid), fit, _fingerprint(y, data),
+                           table)
 
 
 # --------------------------------------------------------------------------- two-stage
@@ -670,7 +690,8 @@ def _level2_design(level2: str, table: pd.DataFrame, group: str) -> tuple[pd.Dat
 
 def _mv_test(coefs: pd.DataFrame, z: pd.DataFrame, term_columns: dict) -> pd.DataFrame:
     if not term_columns:
-        return pd.DataFrame(columns=MV_TEST_COLUMNS)
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("method", "term") else float)
+                             for c in MV_TEST_COLUMNS})
     hypotheses = [(term, np.eye(z.shape[1])[[z.columns.get_loc(c) for c in cols]])
                   for term, cols in term_columns.items()]
     result = MANOVA(coefs.to_numpy(), z.to_numpy()).mv_test(hypotheses=hypotheses)
@@ -678,9 +699,11 @@ def _mv_test(coefs: pd.DataFrame, z: pd.DataFrame, term_columns: dict) -> pd.Dat
     for term, _ in hypotheses:
         stat = result.results[term]["stat"]
         for test, values in stat.iterrows():
-            rows.append({"term": term, "test": test, "value": values["Value"], "f_value": values["F Value"],
-                         "num_df": values["Num DF"], "den_df": values["Den DF"], "p_value": values["Pr > F"]})
-    return pd.DataFrame(rows, columns=MV_TEST_COLUMNS).astype({c: float for c in MV_TEST_COLUMNS[2:]})
+            rows.append({"method": test, "statistic": values["F Value"], "df": values["Num DF"],
+                         "p_value": values["Pr > F"], "num_df": values["Num DF"], "den_df": values["Den DF"],
+                         "term": term, "value": values["Value"]})
+    floats = ["statistic", "df", "p_value", "num_df", "den_df", "value"]
+    return pd.DataFrame(rows, columns=MV_TEST_COLUMNS).astype({c: float for c in floats})
 
 
 def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -> TwoStageResult:
@@ -700,10 +723,11 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
     Returns
     -------
     TwoStageResult
-        ``table`` columns: response, term, estimate, std_error, statistic,
-        df, p_value — one stage-2 regression per stage-1 coefficient, all with
-        the same design (a multivariate regression); ``mv_test`` the MANOVA
-        tests (Wilks, Pillai, Hotelling-Lawley, Roy) of each level-2 term.
+        ``coef_table()`` columns: response, term, estimate, std_error,
+        statistic, df, p_value, conf_low, conf_high — one stage-2 regression
+        per stage-1 coefficient, all with the same design (a multivariate
+        regression); ``mv_test`` the MANOVA tests (Wilks, Pillai,
+        Hotelling-Lawley, Roy) of each level-2 term.
 
     Notes
     -----
@@ -716,7 +740,7 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
     --------
     >>> import mlmcourse
     >>> res = two_stage("MathAch ~ SES", mlmcourse.load("hsb40"), "School", level2="Sector")
-    >>> slope = res.table.query("response == 'SES'").set_index("term")
+    >>> slope = res.coef_table().query("response == 'SES'").set_index("term")
     >>> round(float(slope.loc["SectorPublic", "estimate"]), 4)
     1.11
     """
@@ -728,9 +752,9 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
     for response in coefs.columns:
         fit = sm.OLS(coefs[response], z).fit()
         tables.append(_tidy(fit.params, fit.bse, fit.pvalues, fit.df_resid).assign(response=response))
-    table = pd.concat(tables, ignore_index=True)[TWO_STAGE_COLUMNS]
+    table = pd.concat(tables, ignore_index=True)[["response", *TIDY_COLUMNS]]
     mv = _mv_test(coefs, z, term_columns)
-    return TwoStageResult(table, mv, stage1, level2.strip().lstrip("~").strip() or "1", len(coefs))
+    return TwoStageResult(mv, stage1, level2.strip().lstrip("~").strip() or "1", {group: len(coefs)}, table)
 
 
 # --------------------------------------------------------------------------- per-group averages
@@ -746,7 +770,7 @@ def _usable_groups(x: pd.DataFrame, groups: pd.Series) -> dict:
             dropped.append(label)
     if dropped:
         warnings.warn(f"{groups.name} group(s) {dropped[:10]} have too little data for their own "
-                      "regression and are left out", stacklevel=3)
+                      "regression and are left out", DataWarning, stacklevel=3)
     return usable
 
 
@@ -780,10 +804,11 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
     Returns
     -------
     PerGroupAverageResult
-        ``table`` columns: term, contrast, estimate, std_error, statistic, df,
-        p_value, with contrasts "<level>" (the average coefficient of the
-        groups in that level) and "<level> - <reference>" (differences to the
-        first level); ``wald`` the joint F test of all differences.
+        ``coef_table()`` columns: contrast, term, estimate, std_error,
+        statistic, df, p_value, conf_low, conf_high, with contrasts "<level>"
+        (the average coefficient of the groups in that level) and
+        "<level> - <reference>" (differences to the first level); ``wald`` the
+        joint F test of all differences (one row).
 
     Notes
     -----
@@ -798,7 +823,7 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
     --------
     >>> import mlmcourse
     >>> res = per_group_average("MathAch ~ SES", mlmcourse.load("hsb40"), "School", by="Sector")
-    >>> table = res.table.set_index(["term", "contrast"])
+    >>> table = res.coef_table().set_index(["term", "contrast"])
     >>> round(float(table.loc[("SES", "Public - Catholic"), "estimate"]), 6)
     1.109995
     """
@@ -820,7 +845,7 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
     table = _average_table(fit, contrasts, list(x.columns), k)
     differences = [np.kron(w, np.eye(k)) for name, w in contrasts.items() if " - " in name]
     wald = _wald_row(fit, differences, f"all {by} differences")
-    return PerGroupAverageResult(table, wald, float(np.sqrt(fit.scale)), int(fit.df_resid), fit)
+    return PerGroupAverageResult(wald, float(np.sqrt(fit.scale)), int(fit.df_resid), fit, table)
 
 
 def _average_table(fit, contrasts: dict, terms: list, k: int) -> pd.DataFrame:
@@ -832,16 +857,16 @@ def _average_table(fit, contrasts: dict, terms: list, k: int) -> pd.DataFrame:
             rows.append({"term": term, "contrast": name, "estimate": float(test.effect[0]),
                          "std_error": float(test.sd[0, 0]), "statistic": float(test.tvalue[0, 0]),
                          "df": float(test.df_denom), "p_value": float(test.pvalue)})
-    return pd.DataFrame(rows, columns=AVERAGE_COLUMNS)
+    return pd.DataFrame(rows, columns=["contrast", *TIDY_COLUMNS])
 
 
 def _wald_row(fit, differences: list, name: str) -> pd.DataFrame:
     if not differences:
-        return pd.DataFrame(columns=WALD_COLUMNS)
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "method" else float) for c in F_TEST_COLUMNS})
     test = fit.f_test(np.vstack(differences))
-    return pd.DataFrame([{"contrast": name, "statistic": float(np.squeeze(test.fvalue)),
-                          "num_df": float(test.df_num), "den_df": float(test.df_denom),
-                          "p_value": float(test.pvalue)}], columns=WALD_COLUMNS)
+    return pd.DataFrame([{"method": f"Wald F test: {name}", "statistic": float(np.squeeze(test.fvalue)),
+                          "df": float(test.df_num), "p_value": float(test.pvalue), "num_df": float(test.df_num),
+                          "den_df": float(test.df_denom)}], columns=F_TEST_COLUMNS)
 
 
 # --------------------------------------------------------------------------- random effects GLS
@@ -862,9 +887,9 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     Returns
     -------
     RandomEffectsGLSResult
-        ``table`` (``TIDY_COLUMNS``), ``variance_components`` (component,
-        variance, sd: the group effect and "Residual"), ``theta`` per group
-        and ``rho`` (share of the error variance between groups).
+        ``coef_table()``, ``varcorr`` (lme4's layout grp, var1, var2, vcov,
+        sdcor: the group effect and "Residual"), ``theta`` per group and
+        ``rho`` (share of the error variance between groups).
 
     Notes
     -----
@@ -880,7 +905,7 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     --------
     >>> import mlmcourse
     >>> re_fit = random_effects_gls("MathAch ~ SES", mlmcourse.load("hsb40"), "School")
-    >>> list(re_fit.variance_components["component"])
+    >>> list(re_fit.varcorr["grp"])
     ['School', 'Residual']
     """
     y, x = _design(formula, data)
@@ -889,13 +914,14 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     fit = RandomEffects(panel_y, panel_x).fit(small_sample=small_sample, cov_type="unadjusted", debiased=True)
     decomposition = fit.variance_decomposition
     variances = [float(decomposition["Effects"]), float(decomposition["Residual"])]
-    components = pd.DataFrame({"component": [group, "Residual"], "variance": variances,
-                               "sd": np.sqrt(variances)})[VARIANCE_COLUMNS]
+    components = pd.DataFrame({"grp": [group, "Residual"], "var1": pd.Series(["(Intercept)", None], dtype=object),
+                               "var2": pd.Series([None, None], dtype=object), "vcov": variances,
+                               "sdcor": np.sqrt(variances)})[VARCORR_COLUMNS]
     theta = fit.theta["theta"].rename_axis(group).rename("theta")
     table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
-    return RandomEffectsGLSResult("random effects GLS", formula, table, _named_vcov(fit.cov), len(y),
-                                  int(groups.nunique()), float(np.sqrt(variances[1])), float(fit.df_resid),
-                                  fit, components, theta)
+    return RandomEffectsGLSResult("random effects GLS", formula, _named_vcov(fit.cov), len(y),
+                                  {group: int(groups.nunique())}, float(np.sqrt(variances[1])),
+                                  float(fit.df_resid), fit, _fingerprint(y, data), table, components, theta)
 
 
 # --------------------------------------------------------------------------- within-between
@@ -924,8 +950,8 @@ def _effect_rows(fit, variable: str, kind: str) -> list[dict]:
     for effect, weights in combos.items():
         w = np.asarray(weights, dtype=float)
         estimate, se = float(w @ b), float(np.sqrt(w @ v @ w))
-        rows.append({"variable": variable, "effect": effect, "estimate": estimate, "std_error": se,
-                     "statistic": estimate / se})
+        rows.append({"effect": effect, "term": variable, "estimate": estimate, "std_error": se,
+                     "statistic": estimate / se, "df": np.inf, "p_value": 2 * stats.norm.sf(abs(estimate / se))})
     return rows
 
 
@@ -953,9 +979,11 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
     Returns
     -------
     WithinBetweenResult
-        ``fit`` (the LmerResult), ``formula`` (as given to lmer) and
-        ``table`` with columns variable, effect ("within", "between",
-        "contextual"), estimate, std_error, statistic.
+        ``model`` (the LmerResult), ``formula`` (as given to lmer) and
+        ``coef_table()`` with columns effect ("within", "between",
+        "contextual"), term (the variable), estimate, std_error, statistic,
+        df (``inf``), p_value, conf_low, conf_high (Wald z, as the lmer fit's
+        ``coef_table()``).
 
     Notes
     -----
@@ -969,7 +997,7 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
     --------
     >>> import mlmcourse
     >>> wb = within_between("MathAch ~ SES", mlmcourse.load("hsb40"), "School", "SES")
-    >>> list(wb.table["effect"])
+    >>> list(wb.coef_table()["effect"])
     ['within', 'between', 'contextual']
     """
     from mlmcourse.lmm import lmer
@@ -983,71 +1011,4 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
     lmer_formula = _rewrite_formula(formula, group, variables, kind)
     fit = lmer(lmer_formula, augmented, reml=reml)
     rows = [row for variable in variables for row in _effect_rows(fit, variable, kind)]
-    return WithinBetweenResult(fit, lmer_formula, pd.DataFrame(rows, columns=WITHIN_BETWEEN_COLUMNS))
-
-
-# --------------------------------------------------------------------------- Hausman
-def _estimates_and_vcov(result) -> tuple[pd.Series, pd.DataFrame]:
-    if isinstance(result, EstimatorResult):
-        return result.estimate, result.vcov
-    if hasattr(result, "fixef") and hasattr(result, "vcov"):
-        return result.fixef, result.vcov
-    raise TypeError(f"expected a result of fixed_effects/random_effects_gls or an lmer fit, "
-                    f"not {type(result).__name__}")
-
-
-def hausman(fe, re_fit) -> HausmanResult:
-    """Hausman test: do the fixed- and random-effects estimates differ more than chance allows?
-
-    Parameters
-    ----------
-    fe : EstimatorResult
-        From :func:`fixed_effects` (consistent under both hypotheses).
-    re_fit : EstimatorResult or LmerResult
-        From :func:`random_effects_gls` or ``mlmcourse.lmer`` (efficient under H0).
-
-    Returns
-    -------
-    HausmanResult
-        ``statistic``, ``df``, ``p_value``, ``note`` and a ``table`` (columns
-        term, fixed_effects, random_effects, difference, std_error) of the
-        slopes the two fits share.
-
-    Notes
-    -----
-    :math:`H = d' [V_{FE} - V_{RE}]^{-} d` with :math:`d = b_{FE} - b_{RE}`,
-    chi-squared with df = rank of the variance difference (Hausman 1978;
-    Stata ``hausman fe re``). With estimated variances the difference need
-    not be positive definite; a generalised inverse is then used and
-    ``note`` says so (Stata warns the same way). A small p-value says the
-    within and between effects differ: use fixed effects or, better, the
-    within-between model.
-
-    Examples
-    --------
-    >>> import mlmcourse
-    >>> hs = mlmcourse.load("hsb40")
-    >>> test = hausman(fixed_effects("MathAch ~ SES", hs, "School"),
-    ...                random_effects_gls("MathAch ~ SES", hs, "School"))
-    >>> test.df
-    1
-    """
-    b_fe, v_fe = _estimates_and_vcov(fe)
-    b_re, v_re = _estimates_and_vcov(re_fit)
-    terms = [t for t in b_fe.index if t in b_re.index and t != "(Intercept)"]
-    if not terms:
-        raise ValueError(f"the two fits share no slope: {list(b_fe.index)} vs {list(b_re.index)}")
-    d = (b_fe[terms] - b_re[terms]).to_numpy(dtype=float)
-    v = v_fe.loc[terms, terms].to_numpy(dtype=float) - v_re.loc[terms, terms].to_numpy(dtype=float)
-    eigenvalues = np.linalg.eigvalsh(v)
-    note = ""
-    if eigenvalues.min() <= 0:
-        note = ("Var(b_FE) - Var(b_RE) is not positive definite (smallest eigenvalue "
-                f"{eigenvalues.min():.3g}); the statistic uses a generalised inverse and df = its rank")
-    df = int(np.linalg.matrix_rank(v))
-    statistic = float(d @ np.linalg.pinv(v, hermitian=True) @ d)
-    diagonal = np.diag(v)
-    table = pd.DataFrame({"term": terms, "fixed_effects": b_fe[terms].to_numpy(dtype=float),
-                          "random_effects": b_re[terms].to_numpy(dtype=float), "difference": d,
-                          "std_error": np.sqrt(np.where(diagonal > 0, diagonal, np.nan))})
-    return HausmanResult(statistic, df, float(stats.chi2.sf(statistic, df)), note, table[HAUSMAN_COLUMNS])
+    return WithinBetweenResult(fit, lmer_formula, pd.DataFrame(rows, columns=["effect", *TIDY_COLUMNS]))

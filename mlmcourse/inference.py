@@ -1,4 +1,11 @@
-"""Comparing mixed models: likelihood-ratio tests (boundary-aware) and the parametric bootstrap.
+"""Tests that compare fits: likelihood-ratio tests (boundary-aware), the parametric bootstrap, Hausman.
+
+Every test speaks the package's vocabulary: a single test has a ``test``
+table of one row with columns ``method, statistic, df, p_value`` (plus
+documented extras); :func:`lrt` keeps lme4's ``anova(m0, m1)`` layout, one
+row per model. Each test first checks that its fits can be compared (same
+response values on the same rows, nested models, the right kind of fit) and
+says what differs when they cannot.
 
 Notes
 -----
@@ -16,29 +23,64 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlmcourse.lmm import LmerResult, LmerWarning, _shape_result
+from mlmcourse._messages import MlmWarning, require_type
+from mlmcourse.estimators import EstimatorResult, RandomEffectsGLSResult
+from mlmcourse.lmm import LmerResult, LmerWarning
 from mlmcourse.simulate import run_simulation
 
-__all__ = ["lrt", "bootstrap_lrt", "parametric_bootstrap", "BootstrapLRT"]
+__all__ = ["lrt", "bootstrap_lrt", "parametric_bootstrap", "hausman", "BootstrapLRT", "HausmanResult",
+           "LRT_COLUMNS", "TEST_COLUMNS"]
 
-LRT_COLUMNS = ["model", "npar", "aic", "bic", "loglik", "deviance", "chisq", "df", "p_value", "p_value_boundary"]
+#: Columns of lrt(): lme4's anova(m0, m1), one row per model.
+LRT_COLUMNS = ["model", "npar", "aic", "bic", "loglik", "deviance", "statistic", "df", "p_value",
+               "p_value_boundary"]
+#: The first columns of every single test's one-row table.
+TEST_COLUMNS = ["method", "statistic", "df", "p_value"]
+NESTING_TOLERANCE = 1e-7
 
 
-def _check_pair(m0: LmerResult, m1: LmerResult) -> None:
-    for m in (m0, m1):
-        if not isinstance(m, LmerResult):
-            raise TypeError(f"lrt() compares two lmer() fits, not {type(m).__name__}")
-    if m0.response != m1.response or m0.nobs != m1.nobs or not m0.model_data.index.equals(m1.model_data.index):
+def _check_pair(m0: LmerResult, m1: LmerResult, what: str = "lrt()") -> None:
+    """Same response values on the same rows, and nested fixed and random parts."""
+    for name, m in (("m0", m0), ("m1", m1)):
+        require_type(m, LmerResult, f"{what}: {name}", "mlmcourse.lmer()")
+    difference = m0.fingerprint.difference(m1.fingerprint)
+    if difference:
+        raise ValueError(f"{what} compares fits to the same data, but {difference}: likelihoods of different "
+                         "data cannot be compared")
+    small, large = sorted((m0, m1), key=lambda m: m.df)
+    _check_nested(small, large, what)
+
+
+def _outside_span(small: LmerResult, large: LmerResult) -> list[str]:
+    """Columns of the smaller model's X that are not linear combinations of the larger model's X."""
+    X0, X1 = small.design.X, large.design.X
+    if X1.shape[1] == 0:
+        return list(small.fixef.index)
+    basis = np.linalg.qr(X1)[0]
+    residual = X0 - basis @ (basis.T @ X0)
+    scale = np.maximum(np.linalg.norm(X0, axis=0), np.finfo(float).tiny)
+    return [n for n, r, c in zip(small.fixef.index, np.linalg.norm(residual, axis=0), scale)
+            if r > NESTING_TOLERANCE * c]
+
+
+def _check_nested(small: LmerResult, large: LmerResult, what: str) -> None:
+    outside = _outside_span(small, large)
+    if outside:
         raise ValueError(
-            f"the models were not fitted to the same rows (response {m0.response!r}, {m0.nobs} rows vs "
-            f"response {m1.response!r}, {m1.nobs} rows): likelihoods of different data cannot be compared"
-        )
+            f"{what} needs nested models, but the fixed part of {small.formula!r} has {outside}, which "
+            f"{large.formula!r} cannot express: the models are not nested")
+    missing = sorted(_variance_terms(small) - _variance_terms(large))
+    if missing:
+        named = ", ".join(f"{term} | {group}" for group, term in missing)
+        raise ValueError(
+            f"{what} needs nested models, but the random part of {small.formula!r} has ({named}), which "
+            f"{large.formula!r} does not have: the models are not nested")
 
 
 def _same_fixed(m0: LmerResult, m1: LmerResult) -> bool:
@@ -67,7 +109,7 @@ def _as_comparable(m0: LmerResult, m1: LmerResult, refit: bool) -> tuple[LmerRes
 
 
 def _variance_terms(m: LmerResult) -> set[tuple[str, str]]:
-    return {(block.group, term) for block in m._design.blocks for term in block.coding.names}
+    return {(block.group, term) for block in m.design.blocks for term in block.coding.names}
 
 
 def _boundary_p(m0: LmerResult, m1: LmerResult, chisq: float, df: int) -> float:
@@ -96,20 +138,24 @@ def lrt(m0: LmerResult, m1: LmerResult, *, refit: bool = True) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per model; columns model (formula), npar, aic, bic, loglik,
-        deviance (-2 loglik), chisq, df, p_value (chi2(df) reference) and
-        p_value_boundary (chi-bar-square reference when the larger model adds
-        one variance with its covariances, else NaN). The test columns are
-        NaN in the first row.
+        deviance (-2 loglik), statistic (the likelihood-ratio chi-squared),
+        df, p_value (chi2(df) reference) and p_value_boundary (chi-bar-square
+        reference when the larger model adds one variance with its
+        covariances, else NaN). The test columns are NaN in the first row.
 
     Raises
     ------
+    TypeError
+        A model that is not an lmer() fit.
     ValueError
-        Different rows or response; REML fits with different fixed effects and
+        Different response, rows or response values; models that are not
+        nested (a fixed column or a random term of the smaller model missing
+        from the larger); REML fits with different fixed effects and
         refit=False.
 
     Notes
     -----
-    chisq = 2 (loglik1 - loglik0) ~ chi2(df). Adding one variance (a random
+    statistic = 2 (loglik1 - loglik0) ~ chi2(df). Adding one variance (a random
     intercept or an uncorrelated slope): p = 0.5 P(chi2(1) > chisq). Adding a
     random slope with its covariance to k correlated terms: df = k + 1 and
     p = 0.5 P(chi2(df - 1) > chisq) + 0.5 P(chi2(df) > chisq) (Stram & Lee 1994;
@@ -123,7 +169,7 @@ def lrt(m0: LmerResult, m1: LmerResult, *, refit: bool = True) -> pd.DataFrame:
     >>> m0 = lmer("Reaction ~ Days + (1 | Subject)", ss, reml=False)
     >>> m1 = lmer("Reaction ~ Days + (Days | Subject)", ss, reml=False)
     >>> table = lrt(m0, m1)
-    >>> int(table["df"].iloc[1]), round(float(table["chisq"].iloc[1]), 2)
+    >>> int(table["df"].iloc[1]), round(float(table["statistic"].iloc[1]), 2)
     (2, 42.14)
     """
     _check_pair(m0, m1)
@@ -151,19 +197,18 @@ def _replicates(one: Callable, n_boot: int, seed, n_jobs: int, progress: bool) -
     return table.sort_values("rep").drop(columns="rep").reset_index(drop=True)
 
 
-def _quiet_result(fit: LmerResult, y: np.ndarray) -> LmerResult:
-    problem = fit._design.problem.with_response(y)
-    frame = fit.model_data.copy()
-    frame[fit.response] = y
+def _quiet_refit(fit: LmerResult, y: np.ndarray, reml: bool | None = None) -> LmerResult:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LmerWarning)
-        engine_fit = problem.fit(reml=fit.reml, start=fit.theta)
-        return _shape_result(replace(fit._design, frame=frame, problem=problem), engine_fit, fit.data_name,
-                             warn_notes=False)
+        warnings.simplefilter("ignore", MlmWarning)
+        return fit.refit(y, reml=reml)
+
+
+def _simulated(fit: LmerResult, rng: np.random.Generator) -> np.ndarray:
+    return fit.simulate(1, seed=rng)["sim_1"].to_numpy()
 
 
 def _one_statistic(fit: LmerResult, statistic: Callable, rng: np.random.Generator):
-    value = statistic(_quiet_result(fit, fit._simulate(rng)))
+    value = statistic(_quiet_refit(fit, _simulated(fit, rng)))
     return dict(pd.Series(value)) if np.ndim(value) else {"statistic": value}
 
 
@@ -210,42 +255,55 @@ def parametric_bootstrap(fit: LmerResult, statistic: Callable[[LmerResult], floa
     >>> list(boot.columns), len(boot)
     (['(Intercept)', 'Days'], 5)
     """
+    require_type(fit, LmerResult, "fit", "mlmcourse.lmer()")
     if not callable(statistic):
         raise TypeError("statistic must be a function of a fitted model, e.g. lambda m: m.fixef")
     return _replicates(lambda rng: _one_statistic(fit, statistic, rng), n_boot, seed, n_jobs, progress)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BootstrapLRT:
     """Result of :func:`bootstrap_lrt`.
 
     Attributes
     ----------
     statistic : float
-        Observed chisq = 2 (loglik1 - loglik0), both by ML.
+        Observed likelihood-ratio statistic 2 (loglik1 - loglik0), both by ML.
     df : int
+        Difference in the number of parameters.
+    p_value : float
+        Bootstrap p-value, (1 + number of replicates >= statistic) / (1 + n_boot).
     p_value_chisq : float
-        Reference chi2(df), as :func:`lrt`.
-    p_value_bootstrap : float
-        (1 + number of replicates >= statistic) / (1 + n_boot).
+        The chi2(df) p-value of the same statistic, as :func:`lrt`.
     replicates : numpy.ndarray
         The simulated statistics under m0.
     """
 
     statistic: float
     df: int
+    p_value: float
     p_value_chisq: float
-    p_value_bootstrap: float
     replicates: np.ndarray
 
     @property
     def n_boot(self) -> int:
         return len(self.replicates)
 
+    @property
+    def test(self) -> pd.DataFrame:
+        """One row: method, statistic, df, p_value, p_value_chisq, n_boot."""
+        return pd.DataFrame([{"method": "parametric bootstrap likelihood-ratio test", "statistic": self.statistic,
+                              "df": float(self.df), "p_value": self.p_value, "p_value_chisq": self.p_value_chisq,
+                              "n_boot": self.n_boot}])
+
+    def __repr__(self) -> str:
+        return (f"<BootstrapLRT: statistic={self.statistic:.4f}, df={self.df}, p_value={self.p_value:.4g} "
+                f"({self.n_boot} replicates), p_value_chisq={self.p_value_chisq:.4g}>")
+
 
 def _one_lrt(m0: LmerResult, m1: LmerResult, rng: np.random.Generator) -> dict:
-    y = m0._simulate(rng)
-    return {"chisq": max(m0._refit(y, reml=False).deviance - m1._refit(y, reml=False).deviance, 0.0)}
+    y = _simulated(m0, rng)
+    return {"statistic": max(_quiet_refit(m0, y, False).objective - _quiet_refit(m1, y, False).objective, 0.0)}
 
 
 def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_jobs: int = 1,
@@ -268,11 +326,19 @@ def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_j
     Returns
     -------
     BootstrapLRT
+        ``statistic``, ``df``, ``p_value`` (bootstrap), ``p_value_chisq``,
+        ``replicates``; ``test`` gives them as a one-row table.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lrt`: fits that are not lmer() fits, to different data, or
+        not nested.
 
     Notes
     -----
     Responses are simulated from the ML fit of the smaller model; both models
-    are refitted by ML to each, and p = (1 + #{chisq* >= chisq}) / (1 + n_boot).
+    are refitted by ML to each, and p = (1 + #{LR* >= LR}) / (1 + n_boot).
     No boundary correction is needed: the simulation finds the reference.
 
     Examples
@@ -282,10 +348,10 @@ def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_j
     >>> ss = mlmcourse.load("sleepstudy")
     >>> m0 = lmer("Reaction ~ Days + (1 | Subject)", ss, reml=False)
     >>> m1 = lmer("Reaction ~ Days + (Days | Subject)", ss, reml=False)
-    >>> bootstrap_lrt(m0, m1, n_boot=9, seed=1).p_value_bootstrap
+    >>> bootstrap_lrt(m0, m1, n_boot=9, seed=1, progress=False).p_value
     0.1
     """
-    _check_pair(m0, m1)
+    _check_pair(m0, m1, "bootstrap_lrt()")
     if m0.reml or m1.reml:
         warnings.warn("refitting the REML fit(s) by maximum likelihood (ML) for the likelihood-ratio test",
                       LmerWarning, stacklevel=2)
@@ -294,7 +360,144 @@ def bootstrap_lrt(m0: LmerResult, m1: LmerResult, n_boot: int, seed: int, *, n_j
         small, large = sorted((m.refit_ml() for m in (m0, m1)), key=lambda m: m.df)
     table = lrt(small, large)
     replicates = _replicates(lambda rng: _one_lrt(small, large, rng), n_boot, seed, n_jobs, progress)
-    values = replicates["chisq"].to_numpy(dtype=float)
-    statistic, df = float(table["chisq"].iloc[1]), int(table["df"].iloc[1])
+    values = replicates["statistic"].to_numpy(dtype=float)
+    statistic, df = float(table["statistic"].iloc[1]), int(table["df"].iloc[1])
     p_boot = (1 + np.sum(values >= statistic - 1e-10)) / (1 + len(values))
-    return BootstrapLRT(statistic, df, float(table["p_value"].iloc[1]), float(p_boot), values)
+    return BootstrapLRT(statistic, df, float(p_boot), float(table["p_value"].iloc[1]), values)
+
+
+# ------------------------------------------------------------------ Hausman
+HAUSMAN_COLUMNS = ["term", "fixed_effects", "random_effects", "difference", "std_error"]
+
+
+@dataclass(frozen=True, eq=False)
+class HausmanResult:
+    """Hausman test of fixed against random effects.
+
+    Attributes
+    ----------
+    statistic : float
+        (b_FE - b_RE)' [Var(b_FE) - Var(b_RE)]^- (b_FE - b_RE).
+    df : int
+        Rank of Var(b_FE) - Var(b_RE).
+    p_value : float
+        Chi-squared upper tail.
+    note : str
+        Empty, or a warning that the variance difference is not positive definite.
+    comparison : DataFrame
+        One row per compared slope: term, fixed_effects, random_effects,
+        difference, std_error (sqrt of the diagonal of the variance
+        difference; NaN where that is negative).
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    note: str
+    comparison: pd.DataFrame
+
+    @property
+    def test(self) -> pd.DataFrame:
+        """One row: method, statistic, df, p_value, note."""
+        return pd.DataFrame([{"method": "Hausman test", "statistic": self.statistic, "df": float(self.df),
+                              "p_value": self.p_value, "note": self.note}])
+
+    def __repr__(self) -> str:
+        note = f"\n{self.note}" if self.note else ""
+        return (f"Hausman test: chi2({self.df}) = {self.statistic:.4f}, p = {self.p_value:.4g}{note}\n"
+                f"{self.comparison.to_string(index=False)}")
+
+
+def _is_fixed_effects(result) -> bool:
+    return isinstance(result, EstimatorResult) and result.method.startswith("fixed effects")
+
+
+def _check_hausman_pair(fe, re_fit) -> None:
+    """fe from fixed_effects(), re_fit a random-effects fit, both of the same response on the same rows."""
+    random_kinds = (RandomEffectsGLSResult, LmerResult)
+    if isinstance(fe, random_kinds) and _is_fixed_effects(re_fit):
+        raise ValueError("hausman(fe, re) takes the fixed-effects fit first; the arguments are swapped")
+    require_type(fe, EstimatorResult, "hausman(): fe", "estimators.fixed_effects()")
+    if not _is_fixed_effects(fe):
+        raise ValueError(f"hausman(): fe must come from estimators.fixed_effects(), not a {fe.method!r} fit")
+    require_type(re_fit, random_kinds, "hausman(): re_fit", "estimators.random_effects_gls() or mlmcourse.lmer()")
+    difference = fe.fingerprint.difference(re_fit.fingerprint)
+    if difference:
+        raise ValueError(f"hausman() compares two fits to the same data, but {difference}")
+
+
+def _estimates_and_vcov(result) -> tuple[pd.Series, pd.DataFrame]:
+    if isinstance(result, LmerResult):
+        return result.fixef, result.vcov
+    return result.estimate, result.vcov
+
+
+def hausman(fe, re_fit) -> HausmanResult:
+    """Hausman test: do the fixed- and random-effects estimates differ more than chance allows?
+
+    Parameters
+    ----------
+    fe : EstimatorResult
+        From :func:`mlmcourse.estimators.fixed_effects` (consistent under
+        both hypotheses).
+    re_fit : RandomEffectsGLSResult or LmerResult
+        From :func:`mlmcourse.estimators.random_effects_gls` or
+        ``mlmcourse.lmer`` (efficient under H0), fitted to the same response
+        on the same rows.
+
+    Returns
+    -------
+    HausmanResult
+        ``statistic``, ``df``, ``p_value``, ``note``, ``test`` (the same as
+        a one-row table: method, statistic, df, p_value, note) and
+        ``comparison`` (term, fixed_effects, random_effects, difference,
+        std_error) of the slopes the two fits share.
+
+    Raises
+    ------
+    TypeError
+        A fit of the wrong kind (naming the expected one).
+    ValueError
+        The arguments swapped, a first fit that is not fixed effects, or fits
+        of different responses, rows or response values.
+
+    Notes
+    -----
+    :math:`H = d' [V_{FE} - V_{RE}]^{-} d` with :math:`d = b_{FE} - b_{RE}`,
+    chi-squared with df = rank of the variance difference (Hausman 1978;
+    Stata ``hausman fe re``). With estimated variances the difference need
+    not be positive definite; a generalised inverse is then used and
+    ``note`` says so (Stata warns the same way). A small p-value says the
+    within and between effects differ: use fixed effects or, better, the
+    within-between model.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> from mlmcourse.estimators import fixed_effects, random_effects_gls
+    >>> hs = mlmcourse.load("hsb40")
+    >>> test = hausman(fixed_effects("MathAch ~ SES", hs, "School"),
+    ...                random_effects_gls("MathAch ~ SES", hs, "School"))
+    >>> list(test.test.columns[:4]), test.df
+    (['method', 'statistic', 'df', 'p_value'], 1)
+    """
+    _check_hausman_pair(fe, re_fit)
+    b_fe, v_fe = _estimates_and_vcov(fe)
+    b_re, v_re = _estimates_and_vcov(re_fit)
+    terms = [t for t in b_fe.index if t in b_re.index and t != "(Intercept)"]
+    if not terms:
+        raise ValueError(f"the two fits share no slope: {list(b_fe.index)} vs {list(b_re.index)}")
+    d = (b_fe[terms] - b_re[terms]).to_numpy(dtype=float)
+    v = v_fe.loc[terms, terms].to_numpy(dtype=float) - v_re.loc[terms, terms].to_numpy(dtype=float)
+    eigenvalues = np.linalg.eigvalsh(v)
+    note = ""
+    if eigenvalues.min() <= 0:
+        note = ("Var(b_FE) - Var(b_RE) is not positive definite (smallest eigenvalue "
+                f"{eigenvalues.min():.3g}); the statistic uses a generalised inverse and df = its rank")
+    df = int(np.linalg.matrix_rank(v))
+    statistic = float(d @ np.linalg.pinv(v, hermitian=True) @ d)
+    diagonal = np.diag(v)
+    comparison = pd.DataFrame({"term": terms, "fixed_effects": b_fe[terms].to_numpy(dtype=float),
+                               "random_effects": b_re[terms].to_numpy(dtype=float), "difference": d,
+                               "std_error": np.sqrt(np.where(diagonal > 0, diagonal, np.nan))})
+    return HausmanResult(statistic, df, float(stats.chi2.sf(statistic, df)), note, comparison[HAUSMAN_COLUMNS])

@@ -1,10 +1,16 @@
 """Linear mixed models with lme4's numbers: :func:`lmer` and :class:`LmerResult`.
 
 ``lmer()`` is a chain of small stages, as lme4's own (Bates et al. 2015,
-section 1.2): parse the formula, check the data, build the design (X with
-collinear columns dropped, one random-effect block per term in lme4's order),
-let the engine optimize the profiled REML criterion (or deviance), and shape
-the estimates into labelled pandas objects.
+section 1.2), and each stage can be called on its own:
+
+1. parse: :func:`mlmcourse.formula.parse_formula` (lme4's formula syntax);
+2. design: :func:`lmer_design` returns an :class:`LmerDesign` with the model
+   frame, X (collinear columns dropped), Z and Lambda(theta), one random-effect
+   block per term in lme4's order (lme4's ``lFormula``);
+3. deviance function: :meth:`LmerDesign.deviance` is the profiled REML
+   criterion or deviance as a function of theta (lme4's ``mkLmerDevfun``);
+4. optimise: :meth:`LmerDesign.fit` minimises it over theta (``optimizeLmer``)
+   and shapes the estimates into an :class:`LmerResult` (``mkMerMod``).
 
 Notes
 -----
@@ -18,15 +24,23 @@ and a level-2 equation.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 from scipy.linalg import block_diag
 
 from mlmcourse import _engine
+from mlmcourse._messages import (
+    ConvergenceWarning,
+    Fingerprint,
+    LmerWarning,
+    MlmWarning,
+    SingularFitWarning,
+    require_type,
+)
 from mlmcourse.formula import (
     Coding,
     ParsedFormula,
@@ -40,22 +54,13 @@ from mlmcourse.formula import (
     random_design,
 )
 
-__all__ = ["lmer", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
+__all__ = ["lmer", "lmer_design", "coef_frame", "LmerDesign", "LmerResult", "LmerSummary", "COEF_COLUMNS", "MlmWarning",
+           "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, used by lme4 to drop collinear columns
-
-
-class LmerWarning(UserWarning):
-    """Something about a mixed-model fit that the user should know (rows or columns dropped)."""
-
-
-class SingularFitWarning(LmerWarning):
-    """A variance estimated as zero or a correlation as +-1 (lme4's 'boundary (singular) fit')."""
-
-
-class ConvergenceWarning(LmerWarning):
-    """The optimizer did not report convergence."""
+#: Columns of every coefficient table (``coef_table()``) in the package.
+COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
 
 
 # ---------------------------------------------------------------- the stages
@@ -94,7 +99,8 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
 
     Notes
     -----
-    Stages: parse -> check the data -> design -> optimize -> result. The engine
+    Stages: parse -> check the data -> design (:func:`lmer_design`) -> deviance
+    function -> optimize -> result (:meth:`LmerDesign.fit`). The engine
     (mixedlm's compiled core, see :mod:`mlmcourse._engine`) minimizes lme4's
     profiled REML criterion over theta.
 
@@ -105,14 +111,51 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     >>> round(float(m.fixef["(Intercept)"]), 5), round(m.loglik, 3)
     (12.60468, -6489.969)
     """
+    _check_reml(reml)
+    return lmer_design(formula, data).fit(reml=reml)
+
+
+def _check_reml(reml) -> None:
     if not isinstance(reml, (bool, np.bool_)):
         raise TypeError(f"reml must be True or False, not {reml!r}")
+
+
+def lmer_design(formula: str, data: pd.DataFrame) -> LmerDesign:
+    """The design of a linear mixed model, before anything is fitted (lme4's ``lFormula``).
+
+    Parameters
+    ----------
+    formula : str
+        lme4 syntax, as for :func:`lmer`.
+    data : pandas.DataFrame
+
+    Returns
+    -------
+    LmerDesign
+        The model frame, X, Z, Lambda(theta), the profiled deviance as a
+        function of theta, and ``fit()``.
+
+    Warns
+    -----
+    LmerWarning
+        Rows with missing values dropped (at once); collinear columns dropped
+        (when the design is fitted).
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> d = lmer_design("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
+    >>> d.X.shape, d.Z.shape, d.theta_lower.tolist()
+    ((180, 2), (180, 36), [0.0, -inf, 0.0])
+    >>> m = d.fit()
+    >>> round(d.deviance(m.theta), 4) == round(m.objective, 4)
+    True
+    """
     parsed = parse_formula(formula)
     _require_random_part(parsed)
     frame, notes = model_frame(parsed, data)
     design = _build_design(parsed, frame, notes)
-    fit = design.problem.fit(reml=bool(reml))
-    return _shape_result(design, fit, data_name=str(data.attrs.get("name", "data")))
+    return replace(design, data_name=str(data.attrs.get("name", "data")))
 
 
 def _require_random_part(parsed: ParsedFormula) -> None:
@@ -123,24 +166,138 @@ def _require_random_part(parsed: ParsedFormula) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Design:
-    """Everything needed to fit, predict and refit: the model's numbers and their labels."""
+@dataclass(frozen=True, repr=False)
+class LmerDesign:
+    """A linear mixed model's design: everything needed to fit, predict and refit.
+
+    Made by :func:`lmer_design`. The model is y = X beta + Z b + e with
+    b = Lambda(theta) u, u ~ N(0, sigma^2 I) (Bates et al. 2015, eq. 2-4).
+
+    Attributes
+    ----------
+    parsed : ParsedFormula
+        The parsed formula.
+    frame : pandas.DataFrame
+        The model frame: the rows and columns used.
+    coding : Coding
+        How the fixed-effect columns were coded (contrasts, levels).
+    kept : numpy.ndarray
+        Which coded fixed-effect columns are kept (collinear ones dropped).
+    blocks : list of RandomBlock
+        One block per random term, in lme4's order (most levels first).
+    problem : mlmcourse._engine.Problem
+        The numbers handed to the engine.
+    notes : tuple
+        (message, warning class) pairs about the data and the design.
+    data_name : str
+    """
 
     parsed: ParsedFormula
     frame: pd.DataFrame
     coding: Coding
-    kept: np.ndarray  # which columns of the coded X are kept (collinear ones dropped)
-    blocks: list[RandomBlock]  # in lme4's order (most levels first)
+    kept: np.ndarray
+    blocks: list[RandomBlock]
     problem: _engine.Problem
-    notes: tuple = ()  # (message, warning class) about the data and the design
+    notes: tuple = ()
+    data_name: str = "data"
 
     @property
     def fixed_names(self) -> list[str]:
+        """Names of the columns of X (lme4's fixed-effect terms)."""
         return [n for n, keep in zip(self.coding.names, self.kept) if keep]
 
+    @property
+    def response(self) -> str:
+        return self.parsed.response
 
-def _build_design(parsed: ParsedFormula, frame: pd.DataFrame, data_notes: list[str]) -> _Design:
+    @property
+    def y(self) -> np.ndarray:
+        """The response (lme4's ``getME(m, "y")``)."""
+        return self.problem.y
+
+    @property
+    def X(self) -> np.ndarray:
+        """Fixed-effect model matrix, n x p (``getME(m, "X")``)."""
+        return self.problem.X
+
+    @property
+    def Z(self) -> sparse.csc_matrix:
+        """Random-effect model matrix, n x q, sparse (``getME(m, "Z")``; levels within terms)."""
+        return self.problem.Z
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        """Lower bounds of theta: 0 for diagonal elements of each T, -inf below (``getME(m, "lower")``)."""
+        bounds = []
+        for block in self.problem.blocks:
+            T = np.full((block.k, block.k), -np.inf)
+            np.fill_diagonal(T, 0.0)
+            bounds.append(T.T[np.triu_indices(block.k)])
+        return np.concatenate(bounds)
+
+    def Lambda(self, theta) -> sparse.csc_matrix:
+        """The relative covariance factor Lambda(theta), q x q, sparse (``getME(m, "Lambda")``).
+
+        One k x k lower triangle T per term, repeated for every level of its
+        grouping factor; Var(b) = sigma^2 Lambda Lambda'.
+        """
+        theta = self._theta(theta)
+        pieces = [sparse.kron(sparse.identity(b.n_levels), T) for b, T in
+                  zip(self.problem.blocks, self.problem.factors(theta))]
+        return sparse.block_diag(pieces, format="csc")
+
+    def deviance(self, theta, reml: bool = True) -> float:
+        """The profiled REML criterion (or, with reml=False, the deviance) at theta (``mkLmerDevfun``).
+
+        beta and sigma are profiled out, so this is a function of theta alone:
+        the function the optimizer minimises (Bates et al. 2015, eq. 34 and 42).
+        """
+        _check_reml(reml)
+        return self.problem.deviance(self._theta(theta), reml=bool(reml))
+
+    def fit(self, reml: bool = True, *, start=None) -> LmerResult:
+        """Minimise :meth:`deviance` over theta and return the fitted model (``optimizeLmer``, ``mkMerMod``)."""
+        _check_reml(reml)
+        fit = self.problem.fit(reml=bool(reml), start=None if start is None else self._theta(start))
+        return _shape_result(self, fit, self.data_name)
+
+    def evaluate(self, theta, reml: bool = True) -> LmerResult:
+        """The model's estimates at a given theta, without optimising (no warnings)."""
+        _check_reml(reml)
+        fit = self.problem.evaluate(self._theta(theta), reml=bool(reml))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MlmWarning)
+            return _shape_result(self, fit, self.data_name, warn_notes=False)
+
+    def with_response(self, y) -> LmerDesign:
+        """The same design with another response (same rows), for refits and simulation."""
+        values = np.asarray(y, dtype=float).reshape(-1)
+        if values.shape != self.y.shape:
+            raise ValueError(f"the new response has {values.size} values; the design has {self.y.size} rows")
+        if not np.isfinite(values).all():
+            raise ValueError(f"the new response has {int((~np.isfinite(values)).sum())} missing or infinite values")
+        frame = self.frame.copy()
+        frame[self.response] = values
+        return replace(self, frame=frame, problem=self.problem.with_response(values))
+
+    def _theta(self, theta) -> np.ndarray:
+        theta = np.atleast_1d(np.asarray(theta, dtype=float))
+        lower = self.theta_lower
+        if theta.shape != lower.shape:
+            raise ValueError(f"theta must have {lower.size} value(s) for this model, not {theta.size}")
+        if np.any(theta < lower) or not np.isfinite(theta).all():
+            raise ValueError(f"theta {theta.tolist()} is outside its bounds (diagonal elements are >= 0)")
+        return theta
+
+    def __repr__(self) -> str:
+        return (f"<LmerDesign {self.parsed.text!r}: X {self.X.shape[0]} x {self.X.shape[1]}, "
+                f"Z {self.Z.shape[0]} x {self.Z.shape[1]}, {self.theta_lower.size} theta>")
+
+
+_Design = LmerDesign  # the former private name
+
+
+def _build_design(parsed: ParsedFormula, frame: pd.DataFrame, data_notes: list[str]) -> LmerDesign:
     X, coding = fixed_design(parsed, frame)
     kept = _independent_columns(X)
     notes = [(note, LmerWarning) for note in data_notes]
@@ -153,7 +310,7 @@ def _build_design(parsed: ParsedFormula, frame: pd.DataFrame, data_notes: list[s
     y = frame[parsed.response].to_numpy(dtype=float)
     engine_blocks = [_engine.Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _engine.Problem(y, X[:, kept], engine_blocks)
-    return _Design(parsed, frame, coding, kept, blocks, problem, tuple(notes))
+    return LmerDesign(parsed, frame, coding, kept, blocks, problem, tuple(notes))
 
 
 def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:
@@ -192,7 +349,7 @@ def _lme4_block_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
     return blocks
 
 
-def _shape_result(design: _Design, fit: _engine.EngineFit, data_name: str, *, warn_notes: bool = True
+def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *, warn_notes: bool = True
                   ) -> LmerResult:
     names = design.fixed_names
     frame, parsed = design.frame, design.parsed
@@ -219,14 +376,14 @@ def _shape_result(design: _Design, fit: _engine.EngineFit, data_name: str, *, wa
                 for b in design.blocks},
         singular=singular, converged=fit.converged, messages=messages, data_name=data_name,
         reference_levels=_reference_levels(design.coding), optimizer=fit.optimizer,
-        _design=design, _fit=fit,
+        design=design, _fit=fit,
     )
     for message, category in notes:
-        warnings.warn(message, category, stacklevel=3)
+        warnings.warn(message, category, stacklevel=4)
     return result
 
 
-def _linear_predictor(design: _Design, fit: _engine.EngineFit) -> np.ndarray:
+def _linear_predictor(design: LmerDesign, fit: _engine.EngineFit) -> np.ndarray:
     eta = design.problem.X @ fit.beta
     for block, b in zip(design.blocks, fit.b):
         eta = eta + np.einsum("ij,ij->i", block.columns, b[block.codes])
@@ -259,7 +416,7 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _varcorr(design: _Design, fit: _engine.EngineFit) -> pd.DataFrame:
+def _varcorr(design: LmerDesign, fit: _engine.EngineFit) -> pd.DataFrame:
     """lme4's as.data.frame(VarCorr(m)): variances, then covariances, per term; residual last."""
     rows = []
     groups = _unique_names([b.group for b in design.blocks])
@@ -327,6 +484,8 @@ class LmerResult:
         Reference level of each factor coded by treatment contrasts.
     optimizer : str
         The optimizer whose estimates were kept.
+    design : LmerDesign
+        The design the model was fitted on (X, Z, Lambda(theta), deviance).
     """
 
     formula: str
@@ -350,8 +509,17 @@ class LmerResult:
     data_name: str
     reference_levels: dict
     optimizer: str
-    _design: _Design = field(repr=False)
+    design: LmerDesign = field(repr=False)
     _fit: _engine.EngineFit = field(repr=False)
+
+    @property
+    def _design(self) -> LmerDesign:  # the former private name
+        return self.design
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """The response's name, rows and values, to check that two fits used the same data."""
+        return Fingerprint.of(self.model_data[self.response], self.response)
 
     # ------------------------------------------------------- cheap numbers
     @property
@@ -364,9 +532,41 @@ class LmerResult:
         """Standard errors of the fixed effects."""
         return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="std_error")
 
+    def coef_table(self, ddf: str = "asymptotic", level: float = 0.95) -> pd.DataFrame:
+        """The fixed effects with standard errors, tests and confidence intervals.
+
+        Parameters
+        ----------
+        ddf : {"asymptotic"}
+            Reference distribution of the Wald statistic. "asymptotic": the
+            standard normal (df is ``inf``), as lme4's ``summary()`` t value
+            with a normal p-value and ``confint(m, method = "Wald")``.
+        level : float, default 0.95
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per fixed effect; columns term, estimate, std_error,
+            statistic (estimate / std_error), df, p_value (two-sided),
+            conf_low, conf_high.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
+        >>> row = m.coef_table().set_index("term").loc["Days"]
+        >>> [round(float(v), 3) for v in row]
+        [10.467, 1.546, 6.771, inf, 0.0, 7.438, 13.497]
+        """
+        df = _wald_df(self, ddf)
+        return coef_frame(self.fixef, self.std_error, df, level)
+
     @property
     def fixef_table(self) -> pd.DataFrame:
-        """Columns estimate, std_error, t_value (lme4's coefficient table, no p-values)."""
+        """Deprecated: use ``coef_table()`` (columns term, estimate, std_error, statistic, ...)."""
+        warnings.warn("fixef_table is deprecated; use coef_table(), whose 'statistic' column is the t value",
+                      FutureWarning, stacklevel=2)
         table = pd.DataFrame({"estimate": self.fixef, "std_error": self.std_error})
         table["t_value"] = table["estimate"] / table["std_error"]
         return table
@@ -400,10 +600,10 @@ class LmerResult:
             Columns grpvar, term, grp (group label), condval (conditional mode),
             condsd (conditional standard deviation).
         """
-        variances = self._design.problem.conditional_variances(self.theta, self.sigma)
+        variances = self.design.problem.conditional_variances(self.theta, self.sigma)
         pieces = []
-        for grpvar in dict.fromkeys(b.group for b in self._design.blocks):
-            for block, b, cv in zip(self._design.blocks, self._fit.b, variances):
+        for grpvar in dict.fromkeys(b.group for b in self.design.blocks):
+            for block, b, cv in zip(self.design.blocks, self._fit.b, variances):
                 if block.group != grpvar:
                     continue
                 for j, term in enumerate(block.coding.names):
@@ -411,13 +611,25 @@ class LmerResult:
                                                 "condval": b[:, j], "condsd": np.sqrt(cv[:, j, j])}))
         return pd.concat(pieces, ignore_index=True)
 
-    def _grouping(self, group: str | None) -> str:
-        names = list(dict.fromkeys(b.group for b in self._design.blocks))
+    def grouping_factor(self, group: str | None = None) -> str:
+        """The grouping factor `group` after checking it (default: the model's only one).
+
+        Raises
+        ------
+        KeyError
+            `group` is not a grouping factor of the model, or it is None and
+            the model has several.
+        """
+        names = list(self.ngroups)
         if group is None and len(names) == 1:
             return names[0]
+        if group is None:
+            raise KeyError(f"the model has {len(names)} grouping factors {names}; name one with group=...")
         if group not in names:
             raise KeyError(f"group {group!r} is not a grouping factor of this model; choose one of {names}")
         return group
+
+    _grouping = grouping_factor
 
     def ranef_wide(self, group: str | None = None) -> pd.DataFrame:
         """Conditional modes of one grouping factor: index group label, one column per term."""
@@ -447,7 +659,7 @@ class LmerResult:
         """The covariance matrix G of one grouping factor's random effects (terms x terms)."""
         group = self._grouping(group)
         names, blocks = [], []
-        for block, T in zip(self._design.blocks, self._design.problem.factors(self.theta)):
+        for block, T in zip(self.design.blocks, self.design.problem.factors(self.theta)):
             if block.group == group:
                 names += block.coding.names
                 blocks.append(self.sigma2 * T @ T.T)
@@ -455,16 +667,19 @@ class LmerResult:
 
     # -------------------------------------------------------------- predict
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals for the fixed effects: estimate -+ z * std_error."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level}")
-        z = stats.norm.ppf(0.5 + level / 2)
-        return pd.DataFrame({"lower": self.fixef - z * self.std_error, "upper": self.fixef + z * self.std_error})
+        """Wald confidence intervals for the fixed effects: estimate -+ z * std_error.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index term; columns conf_low, conf_high (as in :meth:`coef_table`).
+        """
+        return self.coef_table(level=level).set_index("term")[["conf_low", "conf_high"]]
 
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions: X beta, plus Z b when `include_random` (groups not in the fit get 0, with a warning)."""
         if newdata is None:
-            fixed = pd.Series(self._design.problem.X @ self._fit.beta, index=self.fitted.index, name="predicted")
+            fixed = pd.Series(self.design.problem.X @ self._fit.beta, index=self.fitted.index, name="predicted")
             return self.fitted.rename("predicted") if include_random else fixed
         return _predict_new(self, newdata, include_random)
 
@@ -473,18 +688,68 @@ class LmerResult:
         """The same model fitted by maximum likelihood (lme4's refitML); self if already ML."""
         if not self.reml:
             return self
-        fit = self._design.problem.fit(reml=False, start=self.theta)
-        return _shape_result(self._design, fit, self.data_name, warn_notes=False)
+        fit = self.design.problem.fit(reml=False, start=self.theta)
+        return _shape_result(self.design, fit, self.data_name, warn_notes=False)
 
-    def _refit(self, y: np.ndarray, reml: bool | None = None) -> _engine.EngineFit:
-        """Fit the same design to a new response (simulation, bootstrap)."""
-        problem = self._design.problem.with_response(y)
-        return problem.fit(reml=self.reml if reml is None else reml, start=self.theta)
+    def refit(self, y, *, reml: bool | None = None) -> LmerResult:
+        """The same model fitted to a new response on the same rows (lme4's ``refit(m, newresp)``).
 
-    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
-        """One response drawn from the fitted model: X beta + Z b + e, b ~ N(0, G), e ~ N(0, sigma^2)."""
-        y = self._design.problem.X @ self._fit.beta
-        for block, T in zip(self._design.blocks, self._design.problem.factors(self.theta)):
+        Parameters
+        ----------
+        y : array-like
+            One value per row of ``model_data``, in its order.
+        reml : bool, optional
+            Default: as this fit.
+
+        Returns
+        -------
+        LmerResult
+            Started from this fit's theta; warnings about the design are not
+            repeated, those about the new fit (singular, convergence) are.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
+        >>> bool(np.allclose(m.refit(m.model_data["Reaction"]).fixef, m.fixef))
+        True
+        """
+        reml = self.reml if reml is None else reml
+        _check_reml(reml)
+        design = self.design.with_response(y)
+        fit = design.problem.fit(reml=bool(reml), start=self.theta)
+        return _shape_result(design, fit, self.data_name, warn_notes=False)
+
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """Responses drawn from the fitted model (lme4's ``simulate(m, nsim, seed)``).
+
+        Parameters
+        ----------
+        nsim : int, default 1
+        seed : int, numpy.random.Generator or SeedSequence, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index as ``model_data``; columns sim_1, ..., sim_<nsim>, each
+            X beta + Z b + e with b ~ N(0, G) and e ~ N(0, sigma^2 I) drawn anew.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = lmer("Reaction ~ Days + (1 | Subject)", mlmcourse.load("sleepstudy"))
+        >>> m.simulate(2, seed=1).shape
+        (180, 2)
+        """
+        if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
+            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+        rng = np.random.default_rng(seed)
+        draws = {f"sim_{i + 1}": self._draw(rng) for i in range(int(nsim))}
+        return pd.DataFrame(draws, index=self.model_data.index)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        y = self.design.X @ self._fit.beta
+        for block, T in zip(self.design.blocks, self.design.problem.factors(self.theta)):
             b = self.sigma * rng.standard_normal((len(block.labels), T.shape[0])) @ T.T
             y = y + np.einsum("ij,ij->i", block.columns, b[block.codes])
         return y + self.sigma * rng.standard_normal(len(y))
@@ -499,16 +764,60 @@ class LmerResult:
         return f"<LmerResult {self.formula!r} by {method}: nobs={self.nobs}, loglik={self.loglik:.4f}{flags}>"
 
 
+def _wald_df(result: LmerResult, ddf: str) -> float:
+    """Degrees of freedom of the Wald tests (one number or one per term) for ``coef_table(ddf=...)``."""
+    if ddf == "asymptotic":
+        return np.inf
+    raise ValueError(f"ddf must be 'asymptotic' (normal reference, df = inf), not {ddf!r}")
+
+
+def coef_frame(estimate: pd.Series, std_error: pd.Series, df, level: float = 0.95,
+               p_value=None) -> pd.DataFrame:
+    """A coefficient table in the package's vocabulary (columns ``COEF_COLUMNS``).
+
+    Parameters
+    ----------
+    estimate, std_error : pandas.Series
+        Indexed by term.
+    df : float or array-like
+        Degrees of freedom of the t reference (``inf``: standard normal).
+    level : float, default 0.95
+    p_value : array-like, optional
+        Two-sided p-values when they come from elsewhere (e.g. cluster-robust
+        tests); by default from the t (or normal) distribution.
+
+    Examples
+    --------
+    >>> row = coef_frame(pd.Series({"x": 2.0}), pd.Series({"x": 1.0}), np.inf).iloc[0]
+    >>> [round(float(v), 3) for v in row.drop("term")]
+    [2.0, 1.0, 2.0, inf, 0.046, 0.04, 3.96]
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    estimate = pd.Series(estimate, dtype=float)
+    std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
+    df = np.broadcast_to(np.asarray(df, dtype=float), estimate.shape)
+    statistic = estimate / std_error
+    if p_value is None:
+        p_value = 2 * stats.t.sf(np.abs(statistic), df)
+    quantile = stats.t.ppf(0.5 + level / 2, df)
+    table = pd.DataFrame({
+        "term": [str(t) for t in estimate.index], "estimate": estimate.to_numpy(),
+        "std_error": std_error.to_numpy(), "statistic": statistic.to_numpy(), "df": df,
+        "p_value": np.asarray(p_value, dtype=float).reshape(-1),
+        "conf_low": (estimate - quantile * std_error).to_numpy(),
+        "conf_high": (estimate + quantile * std_error).to_numpy(),
+    })
+    return table[COEF_COLUMNS]
+
+
 def _result_at_theta(result: LmerResult, theta: np.ndarray) -> LmerResult:
     """The model's estimates at a given theta, no optimization (to check formulas against lme4's output)."""
-    fit = result._design.problem.evaluate(np.asarray(theta, dtype=float), reml=result.reml)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LmerWarning)
-        return _shape_result(result._design, fit, result.data_name, warn_notes=False)
+    return result.design.evaluate(theta, reml=result.reml)
 
 
 def _predict_new(result: LmerResult, newdata: pd.DataFrame, include_random: bool) -> pd.Series:
-    design = result._design
+    design = result.design
     parsed = design.parsed
     if not isinstance(newdata, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
@@ -587,7 +896,7 @@ class LmerSummary:
         out += ["", "Random effects:"] + self._random_lines()
         groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
         out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.fixef_table
+        table = m.coef_table().set_index("term")[["estimate", "std_error", "statistic"]]
         rows = [[t, *e] for t, e in zip(table.index, zip(*(_column(table[c]) for c in table.columns)))]
         out += [line[1:] for line in _table(["", "Estimate", "Std. Error", "t value"], [list(r) for r in rows])]
         return out + self._notes()
@@ -620,7 +929,7 @@ class LmerSummary:
         if not m.converged:
             notes.append("Model failed to converge: the optimizer stopped without convergence; "
                          "the estimates may be wrong")
-        notes += [f"Note: {note}" for note, category in m._design.notes if category is LmerWarning]
+        notes += [f"Note: {note}" for note, category in m.design.notes if category is LmerWarning]
         return ([""] + notes) if notes else []
 
     def __str__(self) -> str:

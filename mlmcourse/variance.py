@@ -13,12 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mlmcourse._messages import DataWarning, require_type
+from mlmcourse.lmm import LmerResult
+
 __all__ = [
     "ICC_COLUMNS",
     "SHRINKAGE_COLUMNS",
     "GLS_MEAN_COLUMNS",
     "IccAnova",
     "icc",
+    "icc_table",
     "icc_anova",
     "design_effect",
     "se_inflation",
@@ -27,12 +31,16 @@ __all__ = [
 ]
 
 ICC_COLUMNS = ["grp", "variance", "icc"]
-ICC_ANOVA_COLUMNS = ["n_obs", "n_groups", "n0", "msb", "msw", "tau2", "sigma2", "icc", "eta_squared"]
-SHRINKAGE_COLUMNS = ["group", "term", "n", "blue", "blup", "gls_mean", "shrinkage_factor", "condsd"]
+ICC_ANOVA_COLUMNS = ["n0", "msb", "msw", "tau2", "sigma2", "icc", "eta_squared"]
+SHRINKAGE_COLUMNS = ["level", "term", "n", "blue", "blup", "gls_mean", "shrinkage_factor", "condsd"]
 GLS_MEAN_COLUMNS = ["estimator", "estimate", "std_error"]
 
 
 # --------------------------------------------------------------------------- helpers
+def _require_fit(fit, what: str) -> None:
+    require_type(fit, LmerResult, f"{what}: fit", "mlmcourse.lmer()")
+
+
 def _random_terms(fit) -> pd.DataFrame:
     """The variance rows of a fit's varcorr, without the residual."""
     varcorr = fit.varcorr
@@ -42,42 +50,35 @@ def _random_terms(fit) -> pd.DataFrame:
 
 def _one_grouping_factor(fit, group: str | None) -> str:
     factors = list(fit.ngroups)
-    if group is None:
-        if len(factors) != 1:
-            raise ValueError(f"the model has {len(factors)} grouping factors {factors}; this needs a model "
-                             "with one grouping factor")
-        return factors[0]
-    if group not in factors:
-        raise KeyError(f"{group!r} is not a grouping factor of the model; its grouping factors are {factors}")
     if len(factors) != 1:
-        raise ValueError(f"the model has grouping factors {factors}; per-group estimates of {group!r} would "
+        if group is not None:
+            fit.grouping_factor(group)  # names an unknown factor first
+        raise ValueError(f"the model has {len(factors)} grouping factors {factors}; per-group estimates would "
                          "ignore the others, so this needs a model with one grouping factor")
-    return group
+    return fit.grouping_factor(group)
 
 
 # --------------------------------------------------------------------------- ICC
-def icc(fit, group: str | None = None) -> pd.DataFrame | float:
-    """Model-based intraclass correlation(s) of a random-intercept model.
+def icc_table(fit) -> pd.DataFrame:
+    """Model-based intraclass correlations of a random-intercept model, one row per grouping factor.
 
     Parameters
     ----------
     fit : LmerResult
         A model whose random terms are intercepts only, e.g.
         ``MathAch ~ 1 + (1 | School)`` or crossed/nested ``(1|a) + (1|b)``.
-    group : str, optional
-        A grouping factor's name (as in ``varcorr["grp"]``). When given, the
-        ICC of that factor is returned as a float.
 
     Returns
     -------
-    DataFrame or float
-        Without `group`: one row per grouping factor with columns ``grp``,
-        ``variance`` (its random-intercept variance) and ``icc`` (that
-        variance over the total, random effects plus residual). With `group`:
-        that factor's ``icc`` as a float.
+    DataFrame
+        Columns ``grp`` (the grouping factor), ``variance`` (its
+        random-intercept variance) and ``icc`` (that variance over the total,
+        random effects plus residual).
 
     Raises
     ------
+    TypeError
+        `fit` is not an lmer() fit.
     ValueError
         If the model has a random slope: the between-group variance then
         depends on the covariate and there is no single ICC.
@@ -95,9 +96,10 @@ def icc(fit, group: str | None = None) -> pd.DataFrame | float:
     >>> import mlmcourse
     >>> from mlmcourse.lmm import lmer
     >>> fit = lmer("MathAch ~ 1 + (1 | School)", mlmcourse.load("hsb40"))
-    >>> round(icc(fit, "School"), 4)
-    0.1687
+    >>> icc_table(fit).round(4).values.tolist()
+    [['School', 8.0445, 0.1687]]
     """
+    _require_fit(fit, "icc_table()")
     rows = _random_terms(fit)
     slopes = rows[rows["var1"] != "(Intercept)"]
     if len(slopes):
@@ -109,10 +111,53 @@ def icc(fit, group: str | None = None) -> pd.DataFrame | float:
     total = float(rows["vcov"].sum()) + float(fit.sigma2)
     table = pd.DataFrame({"grp": rows["grp"].to_numpy(), "variance": rows["vcov"].to_numpy(dtype=float)})
     table["icc"] = table["variance"] / total
-    if group is None:
-        return table[ICC_COLUMNS]
-    if group not in set(table["grp"]):
-        raise KeyError(f"{group!r} is not a grouping factor of the model; they are {list(table['grp'])}")
+    return table[ICC_COLUMNS]
+
+
+def icc(fit, group: str | None = None) -> float:
+    """Model-based intraclass correlation of one grouping factor (``performance::icc``).
+
+    Parameters
+    ----------
+    fit : LmerResult
+        A random-intercept model (see :func:`icc_table`).
+    group : str, optional
+        The grouping factor (as in ``varcorr["grp"]``); needed when the model
+        has several.
+
+    Returns
+    -------
+    float
+        That factor's random-intercept variance over the total variance.
+        :func:`icc_table` gives every factor's as a table.
+
+    Raises
+    ------
+    TypeError
+        `fit` is not an lmer() fit.
+    KeyError
+        `group` is not a grouping factor, or is missing while the model has several.
+    ValueError
+        A random slope (no single ICC).
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> from mlmcourse.lmm import lmer
+    >>> fit = lmer("MathAch ~ 1 + (1 | School)", mlmcourse.load("hsb40"))
+    >>> round(icc(fit), 4), round(icc(fit, "School"), 4)
+    (0.1687, 0.1687)
+    """
+    _require_fit(fit, "icc()")
+    table = icc_table(fit)
+    factors = list(table["grp"])
+    if group is None and len(factors) == 1:
+        group = factors[0]
+    elif group is None:
+        raise KeyError(f"the model has {len(factors)} grouping factors {factors}; name one, e.g. "
+                       f"icc(fit, {factors[0]!r}), or use icc_table(fit) for all")
+    if group not in factors:
+        raise KeyError(f"{group!r} is not a grouping factor of the model; they are {factors}")
     return float(table.loc[table["grp"] == group, "icc"].iloc[0])
 
 
@@ -122,7 +167,10 @@ class IccAnova:
 
     Attributes
     ----------
-    n_obs, n_groups : int
+    nobs : int
+        Rows used.
+    ngroups : dict
+        ``{group: number of groups}``.
     n0 : float
         Effective group size (N - sum n_j^2 / N) / (J - 1).
     msb, msw : float
@@ -136,8 +184,8 @@ class IccAnova:
         SS_between / SS_total, the ratio of sums of squares (not an ICC).
     """
 
-    n_obs: int
-    n_groups: int
+    nobs: int
+    ngroups: dict
     n0: float
     msb: float
     msw: float
@@ -146,9 +194,8 @@ class IccAnova:
     icc: float
     eta_squared: float
 
-    @property
-    def table(self) -> pd.DataFrame:
-        """The estimates as a one-row DataFrame (columns in the order of the attributes)."""
+    def to_frame(self) -> pd.DataFrame:
+        """The estimates as a one-row DataFrame: n0, msb, msw, tau2, sigma2, icc, eta_squared."""
         return pd.DataFrame([{name: getattr(self, name) for name in ICC_ANOVA_COLUMNS}])
 
 
@@ -163,7 +210,7 @@ def _complete_rows(data: pd.DataFrame, y: str, group: str) -> pd.DataFrame:
     complete = data[[y, group]].dropna()
     if len(complete) < len(data):
         warnings.warn(f"{len(data) - len(complete)} rows with a missing {y!r} or {group!r} were dropped",
-                      stacklevel=3)
+                      DataWarning, stacklevel=3)
     return complete
 
 
@@ -181,8 +228,8 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     Returns
     -------
     IccAnova
-        Attributes n_obs, n_groups, n0, msb, msw, tau2, sigma2, icc,
-        eta_squared; ``.table`` gives them as a one-row DataFrame.
+        Attributes nobs, ngroups, n0, msb, msw, tau2, sigma2, icc,
+        eta_squared; ``to_frame()`` gives the estimates as a one-row DataFrame.
 
     Notes
     -----
@@ -217,7 +264,7 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     msb, msw = ss_between / (n_groups - 1), ss_within / (n_obs - n_groups)
     n0 = (n_obs - float((n_j**2).sum()) / n_obs) / (n_groups - 1)
     tau2 = (msb - msw) / n0
-    return IccAnova(n_obs, n_groups, n0, msb, msw, tau2, msw, tau2 / (tau2 + msw),
+    return IccAnova(n_obs, {group: n_groups}, n0, msb, msw, tau2, msw, tau2 / (tau2 + msw),
                     ss_between / (ss_between + ss_within))
 
 
@@ -320,7 +367,7 @@ def _blue_per_group(partial: pd.Series, z: pd.DataFrame, groups: pd.Series, orde
         blue = np.linalg.lstsq(zj, rj, rcond=None)[0] if full_rank else np.full(z.shape[1], np.nan)
         unscaled = np.diag(np.linalg.inv(zj.T @ zj)) if full_rank else np.full(z.shape[1], np.nan)
         for term, b, u in zip(z.columns, blue, unscaled):
-            rows.append({"group": label, "term": term, "n": len(positions), "blue": b, "unscaled": u})
+            rows.append({"level": label, "term": term, "n": len(positions), "blue": b, "unscaled": u})
     return pd.DataFrame(rows)
 
 
@@ -339,7 +386,7 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     -------
     DataFrame
         One row per group and random term, columns:
-        ``group``, ``term``, ``n`` (rows of the group), ``blue`` (the group's
+        ``level`` (the group), ``term``, ``n`` (rows of the group), ``blue`` (the group's
         own OLS estimate), ``blup`` (``coef()``: fixef + ranef), ``gls_mean``
         (the fixed effect the BLUPs shrink towards), ``shrinkage_factor``,
         ``condsd`` (conditional SD of the random effect).
@@ -362,10 +409,11 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     >>> import mlmcourse
     >>> from mlmcourse.lmm import lmer
     >>> fit = lmer("MathAch ~ 1 + (1 | School)", mlmcourse.load("hsb40"))
-    >>> row = shrinkage(fit).set_index("group").loc["8854"]
+    >>> row = shrinkage(fit).set_index("level").loc["8854"]
     >>> round(float(row["blue"]), 3), round(float(row["blup"]), 3)
     (4.24, 5.356)
     """
+    _require_fit(fit, "shrinkage()")
     group = _one_grouping_factor(fit, group)
     ranef = fit.ranef[fit.ranef["grpvar"] == group]
     terms = list(dict.fromkeys(ranef["term"]))
@@ -376,13 +424,13 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     groups = pd.Series(np.asarray(fit.groups[group]).astype(str), index=z.index)
     coef = fit.coef(group).rename(index=str)
     table = _blue_per_group(partial, z, groups, list(coef.index))
-    table["blup"] = [coef.at[g, t] for g, t in zip(table["group"], table["term"])]
+    table["blup"] = [coef.at[g, t] for g, t in zip(table["level"], table["term"])]
     table["gls_mean"] = fixef[table["term"]].to_numpy()
     tau = np.diag(fit.random_covariance(group).loc[terms, terms].to_numpy())
     tau_row = table["term"].map(dict(zip(terms, tau)))
     table["shrinkage_factor"] = tau_row / (tau_row + fit.sigma2 * table["unscaled"])
     condsd = ranef.assign(grp=ranef["grp"].astype(str)).set_index(["grp", "term"])["condsd"]
-    table["condsd"] = [condsd.get((g, t), np.nan) for g, t in zip(table["group"], table["term"])]
+    table["condsd"] = [condsd.get((g, t), np.nan) for g, t in zip(table["level"], table["term"])]
     return table[SHRINKAGE_COLUMNS].reset_index(drop=True)
 
 
@@ -417,6 +465,7 @@ def gls_mean(fit) -> pd.DataFrame:
     >>> round(float(gls_mean(fit).set_index("estimator").loc["gls", "estimate"]), 4)
     12.6047
     """
+    _require_fit(fit, "gls_mean()")
     group = _one_grouping_factor(fit, None)
     rows = _random_terms(fit)
     if list(fit.fixef.index) != ["(Intercept)"] or list(rows["var1"]) != ["(Intercept)"]:

@@ -102,13 +102,16 @@ def test_factor_column_equals_its_dummy(hs40, sector_fit):
     assert dummy.loglik == pytest.approx(sector_fit.loglik, abs=1e-8)
 
 
-def test_fixef_table_and_conf_int(sleep_fit):
-    table = sleep_fit.fixef_table
-    assert list(table.columns) == ["estimate", "std_error", "t_value"]
-    np.testing.assert_allclose(table["t_value"], sleep_fit.fixef / sleep_fit.std_error)
+def test_fixef_table_is_a_deprecated_alias_of_coef_table(sleep_fit):
+    with pytest.warns(FutureWarning, match="coef_table"):
+        table = sleep_fit.fixef_table
+    np.testing.assert_allclose(table["t_value"], sleep_fit.coef_table()["statistic"])
+
+
+def test_conf_int_has_the_coef_table_interval_columns(sleep_fit):
     ci = sleep_fit.conf_int(0.95)
-    assert list(ci.columns) == ["lower", "upper"]
-    np.testing.assert_allclose(ci["upper"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error, rtol=1e-6)
+    assert list(ci.columns) == ["conf_low", "conf_high"]
+    np.testing.assert_allclose(ci["conf_high"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error, rtol=1e-6)
 
 
 def test_varcorr_layout_is_lme4s(sleep_fit):

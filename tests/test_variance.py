@@ -48,7 +48,7 @@ def reference_icc(model_id):
 # ----------------------------------------------------------------- model-based ICC
 def test_icc_of_the_one_way_model_matches_lme4(null_fit):
     expected = reference_icc("hs40_null")["School"]
-    table = var.icc(null_fit)
+    table = var.icc_table(null_fit)
     assert list(table.columns) == var.ICC_COLUMNS
     assert table["grp"].tolist() == ["School"]
     assert table["icc"].iloc[0] == pytest.approx(expected, rel=1e-5)
@@ -60,11 +60,25 @@ def test_icc_has_one_row_per_grouping_factor():
     # two crossed factors: lmer(y ~ 1 + (1 | participant) + (1 | stimulus))
     data = simulate.simulate_crossed(30, 20, participant_slope_sd=0.0, seed=3)
     fit = lmer("y ~ 1 + (1 | participant) + (1 | stimulus)", data)
-    table = var.icc(fit)
+    table = var.icc_table(fit)
     assert set(table["grp"]) == {"participant", "stimulus"}
     assert ((table["icc"] > 0) & (table["icc"] < 1)).all()
     assert table["icc"].sum() < 1
     assert table["icc"].sum() == pytest.approx(table["variance"].sum() / (table["variance"].sum() + fit.sigma2))
+    assert var.icc(fit, "stimulus") == pytest.approx(table.set_index("grp").loc["stimulus", "icc"])
+    with pytest.raises(KeyError, match="2 grouping factors"):
+        var.icc(fit)
+
+
+def test_icc_returns_a_float_whatever_the_arguments(null_fit):
+    assert type(var.icc(null_fit)) is float and type(var.icc(null_fit, "School")) is float
+    assert var.icc(null_fit) == var.icc(null_fit, "School")
+
+
+@pytest.mark.parametrize("function", [var.icc, var.icc_table, var.shrinkage, var.gls_mean])
+def test_variance_functions_name_the_type_they_need(function):
+    with pytest.raises(TypeError, match="must be LmerResult.*not str"):
+        function("x")
 
 
 def test_icc_refuses_random_slope_models(sleep_fit):
@@ -88,7 +102,8 @@ def test_icc_anova_uses_the_mean_squares_of_the_one_way_anova(hs):
     assert result.n0 == pytest.approx((1977 - (n**2).sum() / 1977) / 39)
     assert result.icc == pytest.approx(result.tau2 / (result.tau2 + result.msw))
     assert result.eta_squared == pytest.approx(anova.rsquared)
-    assert list(result.table.columns) == var.ICC_ANOVA_COLUMNS and len(result.table) == 1
+    assert list(result.to_frame().columns) == var.ICC_ANOVA_COLUMNS and len(result.to_frame()) == 1
+    assert result.nobs == 1977 and result.ngroups == {"School": 40}
 
 
 def test_icc_anova_is_close_to_the_truth_on_balanced_data():
@@ -158,14 +173,14 @@ def test_se_inflation_predicts_the_true_se_of_ols():
 def test_shrinkage_reproduces_scs_2017(null_fit, school, blue, blup):
     # SCS (2017): hs1.sid$mathach.ols and coef(fit.oneway.re)
     table = var.shrinkage(null_fit)
-    r = table.set_index("group").loc[school]
+    r = table.set_index("level").loc[school]
     assert round(r["blue"], 3) == blue
     assert round(r["blup"], 3) == blup
 
 
 def test_shrinkage_matches_the_lme4_ranef(null_fit):
     ranef = pd.DataFrame(REFERENCE["hs40_null"]["ranef"]).set_index("grp")
-    table = var.shrinkage(null_fit).set_index("group")
+    table = var.shrinkage(null_fit).set_index("level")
     fixef = REFERENCE["hs40_null"]["fixef"]["(Intercept)"]
     np.testing.assert_allclose(table["blup"], fixef + ranef.loc[table.index, "condval"], rtol=1e-5)
     np.testing.assert_allclose(table["condsd"], ranef.loc[table.index, "condsd"], rtol=1e-4)
@@ -176,8 +191,8 @@ def test_shrinkage_table_columns_and_factor_range(null_fit, hs):
     assert list(table.columns) == var.SHRINKAGE_COLUMNS
     assert len(table) == 40 and (table["term"] == "(Intercept)").all()
     assert ((table["shrinkage_factor"] > 0) & (table["shrinkage_factor"] < 1)).all()
-    np.testing.assert_allclose(table.set_index("group")["n"], hs["School"].value_counts().sort_index().reindex(
-        table["group"]).to_numpy())
+    np.testing.assert_allclose(table.set_index("level")["n"], hs["School"].value_counts().sort_index().reindex(
+        table["level"]).to_numpy())
 
 
 @pytest.mark.parametrize("formula", ["MathAch ~ 1 + (1 | School)", "MathAch ~ SES + Sector + (1 | School)"])
@@ -193,9 +208,9 @@ def test_shrinkage_with_random_slopes_compares_lmlist_and_coef(sleep_fit):
     table = var.shrinkage(sleep_fit)
     assert len(table) == 2 * 18 and set(table["term"]) == {"(Intercept)", "Days"}
     lmlist = estimators.no_pooling("Reaction ~ Days", data, "Subject").wide()
-    blue = table.pivot(index="group", columns="term", values="blue")
+    blue = table.pivot(index="level", columns="term", values="blue")
     np.testing.assert_allclose(blue.loc[lmlist.index, lmlist.columns], lmlist, rtol=1e-10)
-    blup = table.pivot(index="group", columns="term", values="blup")
+    blup = table.pivot(index="level", columns="term", values="blup")
     np.testing.assert_allclose(blup.loc[lmlist.index, lmlist.columns],
                                sleep_fit.coef().rename(index=str).loc[lmlist.index, lmlist.columns])
     assert ((table["shrinkage_factor"] > 0) & (table["shrinkage_factor"] < 1)).all()

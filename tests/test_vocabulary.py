@@ -1,0 +1,242 @@
+"""Every public function and result speaks one vocabulary (book/api.md, "The result vocabulary").
+
+The test walks the public names of the statistics modules: each function is called on
+course data (or listed below as not returning a result, with the reason) and what it
+returns is checked against the schema -- coefficient tables, one-row tests, lme4's
+anova layout, varcorr and ranef layouts, counts, the wrapped library object, short
+reprs, warnings of one family, and return types that do not depend on the arguments.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlmcourse
+from mlmcourse import estimators, groups, inference, lmm, variance
+
+COEF = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
+COEF_KEYS = {"level", "response", "contrast", "effect"}  # key columns a per-group coefficient table puts in front
+TEST = ["method", "statistic", "df", "p_value"]
+F_TEST = [*TEST, "num_df", "den_df"]
+LRT = ["model", "npar", "aic", "bic", "loglik", "deviance", "statistic", "df", "p_value", "p_value_boundary"]
+VARCORR = ["grp", "var1", "var2", "vcov", "sdcor"]
+RANEF = ["grpvar", "term", "grp", "condval", "condsd"]
+#: Old dialects that must not come back in any result table.
+FORBIDDEN_COLUMNS = {"chisq", "t_value", "z_value", "f_value", "lower", "upper", "bse", "se", "pvalue", "tvalue",
+                     "test", "group", "component", "sd", "variable"}
+MODULES = [lmm, estimators, inference, variance, groups]
+#: Public callables that return no result to check, and why.
+NOT_RESULTS = {
+    "lme4_term_name": "translates one name (a str)",
+    "require_type": "raises or returns None",
+}
+
+
+@cache
+def data(name: str) -> pd.DataFrame:
+    return mlmcourse.load(name)
+
+
+@cache
+def fit(formula: str = "MathAch ~ SES + (1 | School)", name: str = "hsb40", reml: bool = False):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mlmcourse.MlmWarning)
+        return lmm.lmer(formula, data(name), reml=reml)
+
+
+def _sleep_pair():
+    return (fit("Reaction ~ Days + (1 | Subject)", "sleepstudy"), fit("Reaction ~ Days + (Days | Subject)", "sleepstudy"))
+
+
+def _fe():
+    return estimators.fixed_effects("MathAch ~ SES", data("hsb40"), "School")
+
+
+def _re():
+    return estimators.random_effects_gls("MathAch ~ SES", data("hsb40"), "School")
+
+
+# name -> list of calls (each a zero-argument function); several calls check that the return type and
+# the columns do not depend on the arguments.
+CALLS = {
+    "lmer": [lambda: fit(), lambda: fit(reml=True), lambda: fit("MathAch ~ SES + (SES | School)")],
+    "lmer_design": [lambda: lmm.lmer_design("MathAch ~ SES + (1 | School)", data("hsb40"))],
+    "coef_frame": [lambda: lmm.coef_frame(pd.Series({"x": 1.0}), pd.Series({"x": 0.5}), np.inf),
+                   lambda: lmm.coef_frame(pd.Series({"x": 1.0}), pd.Series({"x": 0.5}), 10, 0.9)],
+    "pooled": [lambda: estimators.pooled("MathAch ~ SES", data("hsb40")),
+               lambda: estimators.pooled("MathAch ~ SES", data("hsb40"), cluster="School")],
+    "no_pooling": [lambda: estimators.no_pooling("MathAch ~ SES", data("hsb40"), "School")],
+    "fixed_effects": [_fe, lambda: estimators.fixed_effects("MathAch ~ SES", data("hsb40"), "School", "dummy")],
+    "between": [lambda: estimators.between("MathAch ~ SES", data("hsb40"), "School")],
+    "two_stage": [lambda: estimators.two_stage("MathAch ~ SES", data("hsb40"), "School", level2="Sector"),
+                  lambda: estimators.two_stage("MathAch ~ SES", data("hsb40"), "School")],
+    "per_group_average": [lambda: estimators.per_group_average("MathAch ~ SES", data("hsb40"), "School", "Sector")],
+    "random_effects_gls": [_re],
+    "within_between": [lambda: estimators.within_between("MathAch ~ SES", data("hsb40"), "School", "SES"),
+                       lambda: estimators.within_between("MathAch ~ SES", data("hsb40"), "School", "SES",
+                                                         kind="mundlak")],
+    "lrt": [lambda: inference.lrt(*_sleep_pair()), lambda: inference.lrt(*_sleep_pair(), refit=False)],
+    "bootstrap_lrt": [lambda: inference.bootstrap_lrt(*_sleep_pair(), n_boot=3, seed=1, progress=False)],
+    "parametric_bootstrap": [
+        lambda: inference.parametric_bootstrap(fit(), lambda m: m.fixef, n_boot=2, seed=1, progress=False)],
+    "hausman": [lambda: inference.hausman(_fe(), _re()), lambda: inference.hausman(_fe(), fit())],
+    "icc": [lambda: variance.icc(fit()), lambda: variance.icc(fit(), "School")],
+    "icc_table": [lambda: variance.icc_table(fit())],
+    "icc_anova": [lambda: variance.icc_anova(data("hsb40"), "MathAch", "School")],
+    "design_effect": [lambda: variance.design_effect(0.1, 30)],
+    "se_inflation": [lambda: variance.se_inflation(0.5, 0.2, 31)],
+    "shrinkage": [lambda: variance.shrinkage(fit()), lambda: variance.shrinkage(fit(), "School")],
+    "gls_mean": [lambda: variance.gls_mean(fit("MathAch ~ 1 + (1 | School)"))],
+    "group_mean": [lambda: groups.group_mean(data("hsb40"), "SES", "School")],
+    "within_deviation": [lambda: groups.within_deviation(data("hsb40"), "SES", "School")],
+    "add_group_means": [lambda: groups.add_group_means(data("hsb40"), "SES", "School")],
+    "group_table": [lambda: groups.group_table(data("hsb40"), "School")],
+    "variable_levels": [lambda: groups.variable_levels(data("hsb40"), "School")],
+}
+#: Functions whose DataFrame is data (columns named after the user's variables), not a result table.
+DATA_FRAMES = {"add_group_means", "group_table", "variable_levels", "parametric_bootstrap"}
+
+
+def _public_functions():
+    for module in MODULES:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                yield module.__name__, name
+
+
+PUBLIC = sorted(set(_public_functions()))
+
+
+@cache
+def results(name: str) -> tuple:
+    """Call every case of `name`, recording the warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = tuple(call() for call in CALLS[name])
+    return out, tuple(caught)
+
+
+# ------------------------------------------------------------------ checks
+def check_columns(table: pd.DataFrame, where: str) -> None:
+    bad = FORBIDDEN_COLUMNS & {str(c) for c in table.columns}
+    assert not bad, f"{where} has old-dialect column(s) {sorted(bad)}"
+
+
+def check_coef(table: pd.DataFrame, where: str) -> None:
+    assert isinstance(table, pd.DataFrame), where
+    columns = list(table.columns)
+    assert columns[-len(COEF):] == COEF, f"{where}: columns {columns}"
+    assert set(columns[:-len(COEF)]) <= COEF_KEYS, f"{where}: key columns {columns[:-len(COEF)]}"
+    numeric = table[COEF[1:]]
+    assert all(pd.api.types.is_float_dtype(numeric[c]) for c in numeric), f"{where}: {numeric.dtypes}"
+    finite = table.dropna(subset=["std_error"])
+    assert (finite["conf_low"] <= finite["estimate"]).all() and (finite["estimate"] <= finite["conf_high"]).all()
+
+
+def check_test_row(table: pd.DataFrame, where: str, first=TEST) -> None:
+    assert isinstance(table, pd.DataFrame), where
+    assert list(table.columns[:len(first)]) == first, f"{where}: columns {list(table.columns)}"
+    assert table["method"].map(type).eq(str).all()
+    for column in first[1:]:
+        assert pd.api.types.is_float_dtype(table[column]), f"{where}: {column} is {table[column].dtype}"
+
+
+def check_object(obj, where: str) -> None:
+    """The attributes every result shares, whatever it is."""
+    assert not hasattr(obj, "fit") or callable(getattr(obj, "fit")), f"{where} has .fit; use .backend"
+    assert not hasattr(obj, "table"), f"{where} has .table; use coef_table() or a named table"
+    if hasattr(obj, "nobs"):
+        assert type(obj.nobs) is int, f"{where}.nobs is {type(obj.nobs).__name__}"
+    if hasattr(obj, "ngroups"):
+        assert isinstance(obj.ngroups, dict), f"{where}.ngroups is {type(obj.ngroups).__name__}"
+        assert all(isinstance(k, str) and type(v) is int for k, v in obj.ngroups.items()), where
+    if hasattr(obj, "coef_table"):
+        check_coef(obj.coef_table(), f"{where}.coef_table()")
+        assert list(obj.coef_table(level=0.9).columns) == list(obj.coef_table().columns)
+    if hasattr(obj, "test"):
+        check_test_row(obj.test, f"{where}.test")
+        assert len(obj.test) == 1
+    if isinstance(getattr(obj, "varcorr", None), pd.DataFrame):
+        assert list(obj.varcorr.columns) == VARCORR, f"{where}.varcorr"
+    if isinstance(getattr(obj, "ranef", None), pd.DataFrame):
+        assert list(obj.ranef.columns) == RANEF, f"{where}.ranef"
+    for name, value in vars(obj).items():
+        if isinstance(value, pd.DataFrame) and name not in ("model_data", "frame"):
+            check_columns(value, f"{where}.{name}")
+    assert len(repr(obj).splitlines()) <= 40, f"repr of {where} is long"
+
+
+# ------------------------------------------------------------------ the walk
+def test_every_public_function_is_walked():
+    names = {name for _, name in PUBLIC}
+    missing = names - set(CALLS) - set(NOT_RESULTS)
+    assert not missing, f"public functions without a schema case: {sorted(missing)}"
+    assert not (set(CALLS) - names), "cases for names that are not public"
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_return_type_does_not_depend_on_the_arguments(name):
+    outs, _ = results(name)
+    assert len({type(o) for o in outs}) == 1, [type(o).__name__ for o in outs]
+    frames = [o for o in outs if isinstance(o, pd.DataFrame)]
+    if frames and name not in DATA_FRAMES:
+        assert all(list(f.columns) == list(frames[0].columns) for f in frames)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_results_follow_the_schema(name):
+    outs, _ = results(name)
+    for i, out in enumerate(outs):
+        where = f"{name}#{i}"
+        if isinstance(out, pd.DataFrame) and name not in DATA_FRAMES:
+            check_columns(out, where)
+        elif not isinstance(out, (pd.DataFrame, pd.Series, float, np.ndarray)):
+            check_object(out, where)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_warnings_belong_to_one_family(name):
+    _, caught = results(name)
+    for w in caught:
+        assert issubclass(w.category, mlmcourse.MlmWarning), f"{name} warned {w.category.__name__}: {w.message}"
+
+
+def test_lrt_keeps_lme4s_anova_layout():
+    for table in results("lrt")[0]:
+        assert list(table.columns) == LRT and len(table) == 2
+        assert table["npar"].dtype.kind == "i" and table["df"].dtype.kind == "f"
+
+
+def test_f_tests_have_numerator_and_denominator_df():
+    check_test_row(results("per_group_average")[0][0].wald, "wald", F_TEST)
+    mv = results("two_stage")[0][0].mv_test
+    check_test_row(mv, "mv_test", F_TEST)
+    assert (mv["df"] == mv["num_df"]).all()
+    empty = results("two_stage")[0][1].mv_test  # no level-2 term: no test, the same columns
+    assert list(empty.columns) == list(mv.columns) and empty.empty
+
+
+def test_lmer_counts_and_tables():
+    m = fit("MathAch ~ SES + (SES | School)")
+    assert type(m.nobs) is int and m.ngroups == {"School": 40}
+    assert list(m.ranef.columns) == RANEF and list(m.varcorr.columns) == VARCORR
+    check_coef(m.coef_table(), "lmer")
+    assert np.isinf(m.coef_table()["df"]).all()
+
+
+def test_single_number_functions_return_floats():
+    for name in ("icc", "design_effect", "se_inflation"):
+        assert all(type(o) is float for o in results(name)[0]), name
+
+
+def test_the_warning_family_is_exported():
+    for name in ("LmerWarning", "SingularFitWarning", "ConvergenceWarning", "DataWarning"):
+        assert issubclass(getattr(mlmcourse, name), mlmcourse.MlmWarning)
+    assert issubclass(mlmcourse.MlmWarning, UserWarning)
