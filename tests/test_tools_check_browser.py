@@ -186,3 +186,52 @@ def test_a_page_whose_requests_all_finished_is_only_noted():
     check_browser._wait_until_quiet(_NeverQuietPage(), {}, report)
     assert report.problems == []
     assert "every request was answered" in report.notes[0]
+
+
+def _page_report(chromium, html, decks, tmp_path, name):
+    reports = check_browser.run(html, decks, tmp_path / "shots", chromium)
+    return next(r for r in reports if r.url.endswith(name))
+
+
+def _with_extra_deck(browser_site, tmp_path, name, extra_section):
+    chromium, html, decks, path = browser_site
+    bad = decks / name
+    bad.write_text(path.read_text().replace("<section", extra_section + "<section", 1))
+    try:
+        return _page_report(chromium, html, decks, tmp_path, name)
+    finally:
+        bad.unlink()
+
+
+def test_a_slide_with_only_a_heading_fails(browser_site, tmp_path):
+    report = _with_extra_deck(browser_site, tmp_path, "03-empty.slides.html",
+                              "<section><h2>Nothing here</h2></section>\n")
+    assert any("(Nothing here) shows only a heading" in p for p in report.problems), report.problems
+
+
+def test_a_slide_with_a_figure_is_not_empty(browser_site, tmp_path):
+    figure = ('<section><h2>A figure</h2><img alt="a dot" src="data:image/png;base64,'
+              'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="></section>\n')
+    report = _with_extra_deck(browser_site, tmp_path, "04-figure.slides.html", figure)
+    assert not [p for p in report.problems if "only a heading" in p or "alt text" in p], report.problems
+
+
+def test_literal_tex_in_text_and_in_a_formula_fails(browser_site, tmp_path):
+    section = ('<section><h2>Escapes</h2><p>the column SES\\_within</p>'
+               '<p>\\(\\text{SES\\_within}_{ij}\\)</p></section>\n')
+    report = _with_extra_deck(browser_site, tmp_path, "05-tex.slides.html", section)
+    assert any("literal TeX in the text" in p and "column SES" in p for p in report.problems), report.problems
+    assert any("literal TeX escape shown in a formula" in p for p in report.problems), report.problems
+
+
+def test_an_image_without_alt_text_fails(browser_site, tmp_path):
+    chromium, html, decks, _ = browser_site
+    page = html / "book" / "figure.html"
+    pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    page.write_text(f'<!DOCTYPE html><title>f</title><img src="{pixel}"><img alt="../_images/a.png" src="{pixel}">'
+                    f'<img alt="Residuals by school" src="{pixel}">')
+    try:
+        report = _page_report(chromium, html, decks, tmp_path, "book/figure.html")
+    finally:
+        page.unlink()
+    assert sum("image without alt text" in p for p in report.problems) == 2, report.problems

@@ -4,9 +4,13 @@ The book (``_build/html``) and the decks (``_build/slides``) are served from a l
 127.0.0.1. Every page of the book's ``book/`` folder, the book's index, the slides' index and every
 deck are loaded; a page fails on a console error, an uncaught exception, a request that failed or
 answered 4xx/5xx, a request to any other host, an image that did not load, or math left unrendered
-(MathJax not finished, a TeX error, or ``$...$`` / ``\\(...\\)`` still visible as text). A deck
-also fails on a slide that does not fit 1280x720 even when scaled down to 75% (it would scroll),
-and on a speaker view (key S) that does not show the notes with their formulas drawn.
+(MathJax not finished, a TeX error, or ``$...$`` / ``\\(...\\)`` still visible as text), literal
+TeX a reader would see (``\\_`` or ``\\text`` in the text, or an escape such as ``\\_`` inside a
+formula's ``\\text{...}``, which MathJax prints with its backslash), and an image without alt
+text (no ``alt``, or the file name that Sphinx puts there when a figure has none). A deck also
+fails on a slide with nothing but a heading, on a slide that does not fit 1280x720 even when
+scaled down to 75% (it would scroll), and on a speaker view (key S) that does not show the notes
+with their formulas drawn.
 Screenshots of the first screen of two chapters and two decks go to ``_build/screenshots/``.
 
 Usage::
@@ -66,7 +70,7 @@ async (timeout) => {
       return NodeFilter.FILTER_ACCEPT;
     }
   });
-  const pattern = /\\$[^$\\n]+\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/;
+  const pattern = /\\$[^$\\n]+\\$|\\\\\\(|\\\\\\[|\\\\begin\\{|\\\\_|\\\\text\\b/;
   const leftover = [];
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const match = node.textContent.match(pattern);
@@ -74,18 +78,52 @@ async (timeout) => {
   }
   const errors = Array.from(document.querySelectorAll("mjx-merror, [data-mjx-error]"))
     .map(e => e.getAttribute("data-mjx-error") || e.textContent);
+  // Inside \\text{...} MathJax shows escapes such as \\_ literally, backslash included.
+  const literal = [];
   // An undefined macro is not an error for MathJax (it is shown in red): find those too.
   if (finished && loads && MathJax.startup.document && MathJax.startup.toMML) {
     for (const item of MathJax.startup.document.math) {
       if (/<merror|mathcolor="red"/.test(MathJax.startup.toMML(item.root))) errors.push(item.math);
+      if (/\\\\text\\{[^}]*\\\\[_&%$#]/.test(item.math)) literal.push(item.math.slice(0, 80));
     }
   }
   return {loads, finished, rendered: document.querySelectorAll("mjx-container").length,
-          errors, leftover: leftover.slice(0, 5)};
+          errors, leftover: leftover.slice(0, 5), literal: literal.slice(0, 5)};
 }
 """
 
 REFRESH_JS = "() => !!document.querySelector('meta[http-equiv=refresh i]')"
+
+# Images whose alt text is missing or only the file name (what Sphinx writes when a figure has none).
+IMAGES_WITHOUT_ALT_JS = """
+() => Array.from(document.images)
+  .filter(img => {
+    if (!img.hasAttribute("alt")) return true;
+    const alt = img.getAttribute("alt").trim();
+    return alt === (img.getAttribute("src") || "") || /^\\S+\\.(png|svg|jpe?g|gif|webp)$/i.test(alt);
+  })
+  .map(img => (img.getAttribute("src") || "").slice(0, 120))
+"""
+
+# Runs in a deck: slides that show nothing but a heading (title slides, an h1 alone, excepted).
+EMPTY_SLIDES_JS = """
+() => {
+  if (!(window.Reveal && Reveal.isReady())) return [];
+  const empty = [];
+  Reveal.getSlides().forEach((slide, i) => {
+    if (slide.querySelector("h1")) return;
+    const copy = slide.cloneNode(true);
+    copy.querySelectorAll("aside.notes, h2, h3, h4, h5, h6, section").forEach(e => e.remove());
+    const text = copy.textContent.replace(/\\s+/g, " ").replace("¶", "").trim();
+    const media = copy.querySelector("img, svg, canvas, video, table, pre, mjx-container, iframe");
+    if (!text && !media) {
+      const heading = slide.querySelector("h2, h3, h4");
+      empty.push({slide: i + 1, title: heading ? heading.textContent.replace("¶", "").trim() : ""});
+    }
+  });
+  return empty;
+}
+"""
 
 BROKEN_IMAGES_JS = """
 () => Array.from(document.images)
@@ -331,15 +369,21 @@ def _check_content(page, report: PageReport, shots: Path | None, path: str, ever
     for error in math["errors"]:
         report.problems.append(f"TeX error: {error}")
     for text in math["leftover"]:
-        report.problems.append(f"unrendered math in the text: {text!r}")
+        report.problems.append(f"unrendered math or literal TeX in the text: {text!r}")
+    for tex in math.get("literal", []):
+        report.problems.append(f"literal TeX escape shown in a formula: {tex!r}")
     for src in _evaluate(page, BROKEN_IMAGES_JS):
         report.problems.append(f"image did not load: {src}")
+    for src in _evaluate(page, IMAGES_WITHOUT_ALT_JS):
+        report.problems.append(f"image without alt text: {src}")
     if path.endswith(".slides.html"):
         ready = _evaluate(page, "() => !!(window.Reveal && Reveal.isReady()) && Reveal.getTotalSlides()")
         if not ready:
             report.problems.append("reveal.js did not start")
         else:
             report.notes.append(f"{ready} slides")
+            for slide in _evaluate(page, EMPTY_SLIDES_JS):
+                report.problems.append(f"slide {slide['slide']} ({slide['title'][:40]}) shows only a heading")
             notes = _check_speaker_notes(page)
             if notes is False:
                 report.notes.append("speaker view shows the notes and their math")

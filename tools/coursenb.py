@@ -12,6 +12,7 @@ Usage::
 
     python tools/coursenb.py student [--check]   # write (or compare) notebooks/NN-slug.ipynb
     python tools/coursenb.py plain --out DIR     # write DIR/NN-slug.ipynb for nbval
+    python tools/coursenb.py solutions --out DIR # the student notebook with its solutions kept
 """
 
 from __future__ import annotations
@@ -233,11 +234,28 @@ def plain_markdown(source: str, counter: list[int], names: dict[str, str] | None
     return "\n".join(out).strip() + "\n"
 
 
-def student_notebook(path: Path) -> nbformat.NotebookNode:
-    """The student version of one chapter."""
+def open_solutions(cells: list) -> list:
+    """Keep every solution's cells; drop only the ``solution-start``/``solution-end`` markers."""
+    kept = []
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            for name in ("solution-start", "solution-end"):
+                while "{" + name + "}" in cell.source:
+                    before, after = _split_at_directive(cell.source, name)
+                    cell.source = "\n\n".join(part for part in (before, after) if part)
+        kept.append(cell)
+    return kept
+
+
+def student_notebook(path: Path, *, solutions: bool = False) -> nbformat.NotebookNode:
+    """The student version of one chapter (with ``solutions=True``, its solutions filled in).
+
+    The solutions version is what a student has after pasting each solution under its exercise:
+    it shows that every solution runs without the book's removed cells.
+    """
     notebook = read_chapter(path)
     cells = [c for c in notebook.cells if not REMOVE_TAGS & set(c.metadata.get("tags", []))]
-    cells = drop_solutions(cells)
+    cells = open_solutions(cells) if solutions else drop_solutions(cells)
     counter, names = [0], references(notebook)
     for cell in cells:
         if cell.cell_type == "markdown":
@@ -264,12 +282,15 @@ def dumps(notebook: nbformat.NotebookNode) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["student", "plain"])
+    parser.add_argument("mode", choices=["student", "plain", "solutions"])
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ")
     args = parser.parse_args(argv)
-    make = student_notebook if args.mode == "student" else plain_notebook
-    out_dir = args.out or (STUDENT_DIR if args.mode == "student" else ROOT / "_build" / "nbval")
+    make = {"student": student_notebook, "plain": plain_notebook,
+            "solutions": lambda chapter: student_notebook(chapter, solutions=True)}[args.mode]
+    default_dir = {"student": STUDENT_DIR, "plain": ROOT / "_build" / "nbval",
+                   "solutions": ROOT / "_build" / "solutions"}[args.mode]
+    out_dir = args.out or default_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = []
     for chapter in chapters():
