@@ -94,7 +94,7 @@ lmer_record <- function(data, formula, reml = TRUE, nd = newdata[[data]]) {
   list(
     kind = "lmer", data = data, formula = formula, reml = reml,
     fixef = named(fixef(m)), std_error = named(sqrt(diag(as.matrix(vcov(m))))),
-    loglik = as.numeric(logLik(m)), sigma = sigma(m), nobs = nobs(m),
+    loglik = as.numeric(logLik(m)), sigma = sigma(m), nobs = nobs(m), theta = I(unname(getME(m, "theta"))),
     response_name = deparse(formula(m)[[2]]),
     contrasts_poly = if (data == "exam") unname(contr.poly(3)) else NULL,
     newdata = nd,
@@ -111,7 +111,7 @@ lm_record <- function(data, formula) {
   cf <- coef(m)
   list(
     kind = "lm", data = data, formula = formula,
-    names = names(cf), dropped = names(cf)[is.na(cf)],
+    names = I(names(cf)), dropped = I(names(cf)[is.na(cf)]),
     estimate = named(s[, "Estimate"]), std_error = named(s[, "Std. Error"]),
     sigma = summary(m)$sigma, df_resid = m$df.residual, nobs = nobs(m)
   )
