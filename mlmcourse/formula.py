@@ -34,6 +34,7 @@ from mlmcourse.transforms import (
     evaluate,
     factor_codes,
     factor_levels,
+    factorize,
     fit_variable,
     is_factor,
     level_label,
@@ -806,9 +807,8 @@ def group_codes(frame: pd.DataFrame, grouping: tuple[str, ...]) -> tuple[np.ndar
     combined = np.zeros(len(frame), dtype=np.int64)
     level_lists = []
     for name in grouping:
-        values = frame[name]
-        levels = factor_levels(values)
-        combined = combined * len(levels) + factor_codes(values, levels)
+        codes, levels = factorize(frame[name])
+        combined = combined * len(levels) + codes
         level_lists.append(levels)
     used, codes = np.unique(combined, return_inverse=True)
     parts = []

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Spec", "Variable", "contr_poly", "poly_columns", "factor_levels", "factor_codes",
-           "is_factor", "level_label", "deparse", "evaluate"]
+           "factorize", "is_factor", "level_label", "deparse", "evaluate"]
 
 #: Functions allowed inside arithmetic (and as a term of their own).
 MATH_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log2": np.log2, "log10": np.log10,
@@ -62,6 +62,22 @@ def factor_codes(values: pd.Series, levels: list) -> np.ndarray:
         lookup = np.append(index.get_indexer(values.cat.categories), -1)
         return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) picks the appended -1
     return index.get_indexer(values)
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Level index of each row and the levels present (as :func:`factor_levels`), in one linear pass.
+
+    Examples
+    --------
+    >>> codes, levels = factorize(pd.Series(["b", "a", "b"]))
+    >>> codes.tolist(), levels
+    ([1, 0, 1], ['a', 'b'])
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = factor_levels(values)
+        return factor_codes(values, levels), levels
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes, list(uniques)
 
 
 def level_label(level) -> str:
