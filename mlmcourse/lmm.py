@@ -156,7 +156,8 @@ def _build_design(parsed: ParsedFormula, frame: ModelFrame) -> _Design:
     y = frame.response - frame.offset  # lme4 fits y - offset; fitted values add it back
     engine_blocks = [_engine.Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _engine.Problem(y, X[:, kept], engine_blocks)
-    return _Design(parsed, frame.data, coding, kept, blocks, problem, tuple(notes), offset)
+    data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
+    return _Design(parsed, data, coding, kept, blocks, problem, tuple(notes), offset)
 
 
 def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:
