@@ -6,12 +6,15 @@ outcomes") approach, per-group averages, the econometric random-effects GLS,
 the within-between (REWB / Mundlak) mixed model and the Hausman test.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
-this module shapes their results. Every result has ``coef_table()``: a tidy
-DataFrame with the package's columns (term, estimate, std_error, statistic,
-df, p_value, conf_low, conf_high; per-group results put a key column such as
-``level`` in front) and lme4's term names ("(Intercept)", "SES",
-"SectorPublic", "SES:SectorPublic"). The Hausman test is in
-:mod:`mlmcourse.inference`.
+this module shapes their results. Both receive the response and model matrix
+that :func:`mlmcourse.formula.regression_design` builds from the formula, so
+every estimator reads R's formula syntax (``I(SES^2)``, ``log(y)``,
+``poly(x, 2)``, ``scale(x)``, ``factor(g)``, ordered factors) and names
+coefficients as R's ``lm()`` does ("(Intercept)", "SES", "SectorPublic",
+"SES:SectorPublic"). Every result has ``coef_table()``: a tidy DataFrame with
+the package's columns (term, estimate, std_error, statistic, df, p_value,
+conf_low, conf_high; per-group results put a key column such as ``level`` in
+front). The Hausman test is in :mod:`mlmcourse.inference`.
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import patsy
 import statsmodels.api as sm
 from linearmodels import BetweenOLS, PanelOLS, RandomEffects
 from scipy import stats
 from statsmodels.multivariate.manova import MANOVA
 
 from mlmcourse._messages import DataWarning, Fingerprint
+from mlmcourse.formula import ColumnNotFoundError, independent_columns, model_frame, parse_rhs, \
+    fixed_design, regression_design
 from mlmcourse.groups import add_group_means, group_table
-from mlmcourse.lmm import COEF_COLUMNS, coef_frame
+from mlmcourse.lmm import COEF_COLUMNS, LmerWarning, coef_frame
 
 __all__ = [
     "COEF_COLUMNS",
@@ -42,7 +46,6 @@ __all__ = [
     "TwoStageResult",
     "PerGroupAverageResult",
     "WithinBetweenResult",
-    "lme4_term_name",
     "pooled",
     "no_pooling",
     "fixed_effects",
@@ -310,39 +313,6 @@ def _fingerprint(y: pd.Series, data: pd.DataFrame) -> Fingerprint:
     return Fingerprint(str(y.name), pd.Index(data.index[y.index.to_numpy()]), np.asarray(y, dtype=float).copy())
 
 
-# --------------------------------------------------------------------------- names
-_SPLIT_INTERACTION = re.compile(r":(?![^\[]*\])")
-_LEVEL = re.compile(r"^(?P<name>.+?)\[(?:T\.)?(?P<level>.*)\]$")
-_C_CALL = re.compile(r"^C\(\s*(?P<var>[^,\)]+?)\s*(?:,.*)?\)$")
-
-
-def _variable_name(factor: str) -> str:
-    """``C(School)`` -> ``School``; other factor names unchanged."""
-    call = _C_CALL.match(factor)
-    return call["var"] if call else factor
-
-
-def lme4_term_name(name: str) -> str:
-    """Translate a statsmodels / patsy / linearmodels coefficient name into lme4's.
-
-    Examples
-    --------
-    >>> lme4_term_name("Intercept"), lme4_term_name("SES:Sector[T.Public]")
-    ('(Intercept)', 'SES:SectorPublic')
-    >>> lme4_term_name("C(School)[T.1906]")
-    'School1906'
-    """
-    if name in ("Intercept", "const"):
-        return "(Intercept)"
-    pieces = []
-    for piece in _SPLIT_INTERACTION.split(name):
-        match = _LEVEL.match(piece)
-        if match:
-            piece = _variable_name(match["name"]) + match["level"]
-        pieces.append(piece)
-    return ":".join(pieces)
-
-
 # --------------------------------------------------------------------------- designs
 def _check_formula(formula: str) -> None:
     if not isinstance(formula, str) or "~" not in formula:
@@ -354,49 +324,58 @@ def _check_formula(formula: str) -> None:
         )
 
 
-def _r_terms(info: patsy.DesignInfo, formula: str) -> list:
-    """The model's terms as R orders them: by interaction order, then as written."""
-    written = patsy.ModelDesc.from_formula(formula).rhs_termlist
-    position = {term: i for i, term in enumerate(written)}
-    return sorted(info.term_slices, key=lambda term: (len(term.factors), position.get(term, len(written))))
+def _design(formula: str, data: pd.DataFrame, group: str | None = None, role: str = "the grouping column",
+            weights: str | None = None) -> tuple[pd.Series, pd.DataFrame, pd.Series | None]:
+    """Response (minus any offset), model matrix (R's names and order, collinear columns dropped), groups.
 
-
-def _r_term_order(design: pd.DataFrame, formula: str) -> pd.DataFrame:
-    """Model-matrix columns in R's order."""
-    slices = design.design_info.term_slices
-    terms = _r_terms(design.design_info, formula)
-    return design[[column for term in terms for column in design.columns[slices[term]]]]
-
-
-def _design(formula: str, data: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Response and model matrix (lme4 names, R column order); rows with NA dropped."""
+    Rows are positions in `data` (its index is reset); rows with a missing
+    value in any column the model needs are dropped with a warning.
+    """
     _check_formula(formula)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     data = data.reset_index(drop=True)
+    extra = {group: role} if group is not None else {}
+    if weights is not None:
+        extra[weights] = "the weights"
+    design = regression_design(formula, data, extra)
+    for message in design.frame.messages:
+        warnings.warn(message, LmerWarning, stacklevel=3)
+    if design.dropped:
+        warnings.warn(f"the model matrix of {formula!r} is rank deficient, so {len(design.dropped)} column(s) "
+                      f"were dropped: {', '.join(design.dropped)} (a linear combination of the columns before; "
+                      "R's lm reports NA for them)", LmerWarning, stacklevel=3)
+    groups = None
+    if group is not None:
+        groups = data.loc[design.X.index, group].rename(group)
+        if groups.nunique() < 2:
+            raise ValueError(f"{role} {group!r} has only one group ({groups.iloc[0]!r}) among the rows used; "
+                             "at least two groups are needed")
+    return design.response, design.X, groups
+
+
+def _weights(data: pd.DataFrame, weights: str, rows: pd.Index) -> np.ndarray:
+    values = data.reset_index(drop=True).loc[rows, weights]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(f"the weights column {weights!r} must be numeric, not {values.dtype}")
+    if (values <= 0).any():
+        raise ValueError(f"the weights column {weights!r} has {int((values <= 0).sum())} value(s) that are not "
+                         "positive; weights must be positive")
+    return values.to_numpy(dtype=float)
+
+
+def _translate_errors(what: str, fit):
+    """Call `fit()`, turning the libraries' rank and cluster errors into the course's words."""
     try:
-        y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as error:
-        raise ValueError(f"cannot build the model of {formula!r} from the data: {error}") from None
-    x = _r_term_order(x, formula)
-    x.columns = [lme4_term_name(c) for c in x.columns]
-    if y.shape[1] != 1:
-        raise ValueError(f"the response of {formula!r} must be one numeric column")
-    dropped = len(data) - len(x)
-    if dropped:
-        warnings.warn(f"{dropped} rows with missing values in the variables of {formula!r} were dropped",
-                      stacklevel=3)
-    return y.iloc[:, 0].rename(formula.split("~")[0].strip()), x
-
-
-def _group_labels(data: pd.DataFrame, group: str, rows: pd.Index) -> pd.Series:
-    """The group label of each used row (rows are positions after reset_index)."""
-    if group not in data.columns:
-        raise KeyError(f"grouping column {group!r} is not in the data; columns are {list(data.columns)}")
-    labels = data[group].reset_index(drop=True).loc[rows]
-    if labels.isna().any():
-        raise ValueError(f"grouping column {group!r} has {int(labels.isna().sum())} missing values")
-    return labels.rename(group)
+        return fit()
+    except ZeroDivisionError:
+        raise ValueError(f"{what}: cluster-robust standard errors need at least two clusters") from None
+    except ValueError as error:
+        if "rank" in str(error):
+            raise ValueError(f"{what}: the columns of the model matrix are linearly dependent after removing "
+                             "the group means (a term is a combination of the others within groups); "
+                             "drop one of the terms involved") from None
+        raise
 
 
 def _varying_columns(x: pd.DataFrame, groups: pd.Series, formula: str) -> list[str]:
@@ -412,7 +391,13 @@ def _varying_columns(x: pd.DataFrame, groups: pd.Series, formula: str) -> list[s
     kept = [c for c in x.columns if varying[c]]
     if not kept:
         raise ValueError(f"no term of {formula!r} varies within {groups.name}; nothing to estimate")
-    return kept
+    within = (x[kept] - x[kept].groupby(groups.values).transform("mean")).to_numpy()
+    independent = independent_columns(within)
+    if not independent.all():
+        dependent = [c for c, keep in zip(kept, independent) if not keep]
+        warnings.warn(f"within {groups.name}, term(s) {dependent} are linear combinations of the terms before "
+                      "them, so they were dropped (R's lm reports NA)", LmerWarning, stacklevel=3)
+    return [c for c, keep in zip(kept, independent) if keep]
 
 
 def _panel(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
@@ -427,7 +412,7 @@ def _tidy(estimate, std_error, p_value, df) -> pd.DataFrame:
     estimate = pd.Series(estimate, dtype=float)
     std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
     table = pd.DataFrame({
-        "term": [lme4_term_name(str(t)) for t in estimate.index],
+        "term": [str(t) for t in estimate.index],
         "estimate": estimate.to_numpy(),
         "std_error": std_error.to_numpy(),
         "statistic": (estimate / std_error).to_numpy(),
@@ -438,12 +423,13 @@ def _tidy(estimate, std_error, p_value, df) -> pd.DataFrame:
 
 
 def _named_vcov(vcov: pd.DataFrame) -> pd.DataFrame:
-    names = [lme4_term_name(str(t)) for t in vcov.index]
+    names = [str(t) for t in vcov.index]
     return pd.DataFrame(np.asarray(vcov, dtype=float), index=names, columns=names)
 
 
 # --------------------------------------------------------------------------- pooled
-def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> EstimatorResult:
+def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
+           weights: str | None = None) -> EstimatorResult:
     """Complete pooling: OLS that ignores the groups (SCS 2017, method 1).
 
     Parameters
@@ -455,6 +441,10 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
         Grouping column for cluster-robust standard errors (CR1, the
         ``vce(cluster)`` of Stata's ``regress``); t tests then use
         (number of clusters - 1) df, as Stata does.
+    weights : str, optional
+        Column of positive weights: weighted least squares, as R's
+        ``lm(..., weights = w)`` (precision weights: row i has residual
+        variance sigma^2 / w_i). Only this estimator takes weights.
 
     Returns
     -------
@@ -477,14 +467,17 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
     >>> round(float(fit.estimate["SES:SectorPublic"]), 4), round(fit.sigma, 3)
     (1.6051, 6.344)
     """
-    y, x = _design(formula, data)
+    y, x, clusters = _design(formula, data, cluster, "the cluster column", weights)
+    model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=_weights(data, weights, x.index))
+    name = "pooled OLS" if weights is None else "pooled WLS"
     if cluster is None:
-        fit = sm.OLS(y, x).fit()
-        method, ngroups, df = "pooled OLS", {}, fit.df_resid
+        fit = model.fit()
+        method, ngroups, df = name, {}, fit.df_resid
     else:
-        codes = pd.factorize(_group_labels(data, cluster, x.index))[0]
-        fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
-        method, df = "pooled OLS (cluster-robust CR1)", fit.df_resid_inference
+        codes = pd.factorize(clusters)[0]
+        fit = _translate_errors("pooled", lambda: model.fit(cov_type="cluster", cov_kwds={"groups": codes},
+                                                            use_t=True))
+        method, df = f"{name} (cluster-robust CR1)", fit.df_resid_inference
         ngroups = {cluster: int(codes.max()) + 1}
     table = _tidy(fit.params, fit.bse, fit.pvalues, df)
     return EstimatorResult(method, formula, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
@@ -543,8 +536,7 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
     >>> fits.wide().shape
     (40, 2)
     """
-    y, x = _design(formula, data)
-    groups = _group_labels(data, group, x.index)
+    y, x, groups = _design(formula, data, group)
     rows = []
     for label, positions in groups.groupby(groups.values, sort=True).indices.items():
         rows += _fit_one_group(label, y.iloc[positions], x.iloc[positions])
@@ -601,12 +593,14 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     >>> round(float(fe.estimate["SES:SectorPublic"]), 6)
     1.204719
     """
-    y, x = _design(formula, data)
-    groups = _group_labels(data, group, x.index)
+    if method not in ("within", "dummy"):
+        raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
+    y, x, groups = _design(formula, data, group)
     slopes = _varying_columns(x, groups, formula)
     if method == "within":
         panel_y, panel_x = _panel(y, x[slopes], groups)
-        fit = PanelOLS(panel_y, panel_x, entity_effects=True).fit(cov_type="unadjusted", debiased=True)
+        fit = _translate_errors("fixed_effects", lambda: PanelOLS(panel_y, panel_x, entity_effects=True).fit(
+            cov_type="unadjusted", debiased=True))
         estimate, std_error, p_value, vcov = fit.params, fit.std_errors, fit.pvalues, fit.cov
         sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
     elif method == "dummy":
@@ -614,8 +608,6 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
         fit = sm.OLS(y, pd.concat([x[slopes], dummies.set_index(x.index)], axis=1), hasconst=True).fit()
         estimate, std_error, p_value = fit.params[slopes], fit.bse[slopes], fit.pvalues[slopes]
         vcov, sigma = fit.cov_params().loc[slopes, slopes], float(np.sqrt(fit.mse_resid))
-    else:
-        raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
     table = _tidy(estimate, std_error, p_value, fit.df_resid)
     return EstimatorResult(f"fixed effects ({method})", formula, _named_vcov(vcov), len(y),
                            {group: int(groups.nunique())}, sigma, float(fit.df_resid), fit, _fingerprint(y, data),
@@ -654,10 +646,10 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     >>> round(float(fit.estimate["SES"]), 4)
     5.7734
     """
-    y, x = _design(formula, data)
-    groups = _group_labels(data, group, x.index)
+    y, x, groups = _design(formula, data, group)
     panel_y, panel_x = _panel(y, x, groups)
-    fit = BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted", debiased=True)
+    fit = _translate_errors("between", lambda: BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted",
+                                                                                debiased=True))
     table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
     sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
     return EstimatorResult("between groups", formula, _named_vcov(fit.cov), len(y),
@@ -668,24 +660,23 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
 # --------------------------------------------------------------------------- two-stage
 def _level2_design(level2: str, table: pd.DataFrame, group: str) -> tuple[pd.DataFrame, dict]:
     """Stage-2 model matrix from a right-hand side; also the columns of each term."""
-    rhs = level2.strip().lstrip("~").strip() or "1"
+    parsed = parse_rhs(level2)
     try:
-        z = patsy.dmatrix(rhs, table, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as error:
-        raise ValueError(
-            f"cannot build the level-2 model {rhs!r}: {error}. Level-2 variables are the columns "
-            f"constant within {group} ({[c for c in table.columns if not c.endswith('_mean')]}) and "
-            f"group means of level-1 variables ({[c for c in table.columns if c.endswith('_mean')]})"
-        ) from None
-    info = z.design_info
-    term_columns = {}
-    for term in _r_terms(info, f"~ {rhs}"):
-        if term.factors:
-            label = ":".join(_variable_name(factor.name()) for factor in term.factors)
-            term_columns[label] = [lme4_term_name(c) for c in info.column_names[info.term_slices[term]]]
-    z = _r_term_order(z, f"~ {rhs}")
-    z.columns = [lme4_term_name(c) for c in z.columns]
-    return z, term_columns
+        frame = model_frame(parsed, table)
+    except ColumnNotFoundError as error:
+        raise ColumnNotFoundError(
+            f"{error} of the level-2 model. Level-2 variables are the columns constant within {group} "
+            f"({[c for c in table.columns if not c.endswith('_mean')]}) and group means of level-1 variables "
+            f"({[c for c in table.columns if c.endswith('_mean')]})") from None
+    if len(frame.data) < len(table):
+        raise ValueError(f"the level-2 model {level2!r} has missing values in {len(table) - len(frame.data)} "
+                         f"{group} group(s); remove those groups or fill the values first")
+    z, coding = fixed_design(parsed, frame)
+    keep = independent_columns(z)
+    if not keep.all():
+        raise ValueError(f"the level-2 model {level2!r} is rank deficient: column(s) "
+                         f"{[n for n, k in zip(coding.names, keep) if not k]} are combinations of the others")
+    return pd.DataFrame(z, index=table.index, columns=coding.names), dict(coding.term_names)
 
 
 def _mv_test(coefs: pd.DataFrame, z: pd.DataFrame, term_columns: dict) -> pd.DataFrame:
@@ -827,8 +818,7 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
     >>> round(float(table.loc[("SES", "Public - Catholic"), "estimate"]), 6)
     1.109995
     """
-    y, x = _design(formula, data)
-    groups = _group_labels(data, group, x.index)
+    y, x, groups = _design(formula, data, group)
     usable = _usable_groups(x, groups)
     labels, k = list(usable), x.shape[1]
     level, levels = _group_level(data, by, groups, labels)
@@ -908,10 +898,10 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     >>> list(re_fit.varcorr["grp"])
     ['School', 'Residual']
     """
-    y, x = _design(formula, data)
-    groups = _group_labels(data, group, x.index)
+    y, x, groups = _design(formula, data, group)
     panel_y, panel_x = _panel(y, x, groups)
-    fit = RandomEffects(panel_y, panel_x).fit(small_sample=small_sample, cov_type="unadjusted", debiased=True)
+    fit = _translate_errors("random_effects_gls", lambda: RandomEffects(panel_y, panel_x).fit(
+        small_sample=small_sample, cov_type="unadjusted", debiased=True))
     decomposition = fit.variance_decomposition
     variances = [float(decomposition["Effects"]), float(decomposition["Residual"])]
     components = pd.DataFrame({"grp": [group, "Residual"], "var1": pd.Series(["(Intercept)", None], dtype=object),

@@ -25,6 +25,21 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
+from mlmcourse.transforms import (
+    FORMULA_FUNCTIONS,
+    MATH_FUNCTIONS,
+    Spec,
+    Variable,
+    deparse,
+    evaluate,
+    factor_codes,
+    factor_levels,
+    factorize,
+    fit_variable,
+    is_factor,
+    level_label,
+)
+
 __all__ = [
     "ColumnNotFoundError",
     "FormulaError",
@@ -94,15 +109,22 @@ class ParsedFormula:
     text : str
         The formula as given.
     response : str
-        The response column.
+        The response as R prints it: a column name, or ``"log(Reaction)"``.
     fixed_terms : tuple of tuple of str
-        Fixed-effect terms other than the intercept, in R's order (by degree).
+        Fixed-effect terms other than the intercept, in R's order (by degree);
+        each variable is named as R prints it (``"SES"``, ``"I(SES^2)"``).
     intercept : bool
         Whether the fixed part has an intercept.
     random : tuple of RandomTerm
         The random-effect terms, ``||`` and ``/`` expanded.
     variables : tuple of str
-        The fixed part's variables in order of appearance, response first.
+        The fixed part's variables in order of appearance.
+    specs : dict
+        Every variable name (and the response's and offsets') -> its
+        :class:`~mlmcourse.transforms.Spec` (column, arithmetic, scale, poly,
+        factor or offset).
+    offsets : tuple of str
+        The ``offset()`` terms, added to the linear predictor as they are.
     """
 
     text: str
@@ -111,14 +133,29 @@ class ParsedFormula:
     intercept: bool
     random: tuple[RandomTerm, ...]
     variables: tuple[str, ...] = field(default=())
+    specs: dict = field(default_factory=dict, compare=False)
+    offsets: tuple[str, ...] = ()
+
+    def columns_of(self, names) -> list[str]:
+        """The data columns read by the named variables, in order, without repeats."""
+        out = []
+        for name in names:
+            spec = self.specs.get(name)
+            out += spec.columns if spec is not None else [name]
+        return list(dict.fromkeys(out))
+
+    @property
+    def fixed_columns(self) -> list[str]:
+        """The data columns the fixed part and the offsets read (what a population prediction needs)."""
+        return self.columns_of([*self.variables, *self.offsets])
 
     @property
     def columns(self) -> list[str]:
-        """Every data column the model uses, response first, without repeats."""
-        names = [self.response, *self.variables]
+        """Every data column the model uses, the response's first, without repeats."""
+        names = [self.response, *self.variables, *self.offsets]
         for term in self.random:
             names += [*term.variables, *term.grouping]
-        return list(dict.fromkeys(names))
+        return self.columns_of(names)
 
     @property
     def grouping_columns(self) -> list[str]:
@@ -128,7 +165,7 @@ class ParsedFormula:
 
 # --------------------------------------------------------------------- tokens
 _TOKEN = re.compile(
-    r"\s*(?:(?P<name>`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)|(?P<number>\d+(?:\.\d*)?)"
+    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|(?P<op>\|\||[-+*:/^|()~,])|(?P<bad>\S))"
 )
 
@@ -160,6 +197,7 @@ class _Parser:
 
     def __init__(self, text: str, tokens: list[tuple[str, str, int]]):
         self.text, self.tokens, self.pos = text, tokens, 0
+        self.specs: dict[str, Spec] = {}
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
@@ -213,14 +251,16 @@ class _Parser:
         start = self.pos
         kind, value, offset = self.take()
         if kind == "name" and self.peek() == "(":
-            raise _function_error(self.text, offset)
+            return self.term_call(value, offset)
         if kind == "name" and value == ".":
             raise FormulaError(f"formula {self.text!r}: '.' (all other columns) is not supported; name the predictors")
         if kind == "name":
+            self.specs.setdefault(value, Spec("column", value, ("col", value)))
             return ("var", value)
         if kind == "number":
             if value not in ("0", "1"):
-                raise FormulaError(f"formula {self.text!r}: the number {value} is not a term (only 0 and 1 are)")
+                raise FormulaError(f"formula {self.text!r}: the number {value} is not a term (only 0 and 1 are); "
+                                   "write arithmetic inside I(), e.g. I(2 * x)")
             return ("num", value)
         if value == "(":
             inner = self.sum()
@@ -242,21 +282,97 @@ class _Parser:
         self.pos -= 1
         raise self.fail(f"unexpected {value!r}")
 
+    # ---------------------------------------------------- calls and arithmetic
+    def term_call(self, name: str, offset: int):
+        """A function call used as a term: I(), log(), scale(), poly(), factor(), offset(), ..."""
+        if name not in FORMULA_FUNCTIONS:
+            raise _function_error(self.text, offset, name)
+        args = self.call_args(name)
+        if name == "poly":
+            if len(args) != 2 or args[1][0] != "num" or not float(args[1][1]).is_integer() or args[1][1] < 1:
+                raise FormulaError(f"formula {self.text!r}: poly() needs a column and a whole-number degree, "
+                                   "e.g. poly(x, 2)")
+            spec = Spec("poly", f"poly({deparse(args[0])}, {int(args[1][1])})", args[0], int(args[1][1]))
+        elif len(args) != 1:
+            raise FormulaError(f"formula {self.text!r}: {name}() takes one argument, not {len(args)}")
+        elif name in ("scale", "factor", "offset"):
+            spec = Spec(name, f"{name}({deparse(args[0])})", args[0])
+        else:
+            node = ("call", name, args)
+            spec = Spec("arith", deparse(node), node)
+        self.specs[spec.label] = spec
+        return ("offset", spec.label) if name == "offset" else ("var", spec.label)
 
-def _function_error(text: str, offset: int) -> FormulaError:
-    depth, end = 0, offset
-    for end in range(offset, len(text)):
-        depth += text[end] == "("
-        depth -= text[end] == ")"
-        if text[end] == ")" and depth == 0:
-            break
-    call = text[offset:end + 1]
-    name = call.split("(")[0].strip()
-    return FormulaError(
-        f"{call} is a function call, which the formula cannot evaluate: create the column "
-        f"first (e.g. data['new_name'] = ... computed with numpy) and use its name in the formula"
-        + (" (I() and ^ inside it are R's way of writing arithmetic)" if name == "I" else "")
-    )
+    def call_args(self, name: str) -> list:
+        self.take()  # "("
+        args = [self.arith_sum()]
+        while self.peek() == ",":
+            self.take()
+            args.append(self.arith_sum())
+        if self.peek() != ")":
+            raise self.fail(f"{name}() is not closed, or has something other than arithmetic inside")
+        self.take()
+        return args
+
+    def arith_sum(self):
+        node = self.arith_product()
+        while self.peek() in ("+", "-"):
+            op = self.take()[1]
+            node = ("bin", op, node, self.arith_product())
+        return node
+
+    def arith_product(self):
+        node = self.arith_unary()
+        while self.peek() in ("*", "/"):
+            op = self.take()[1]
+            node = ("bin", op, node, self.arith_unary())
+        return node
+
+    def arith_unary(self):
+        if self.peek() == "-":
+            self.take()
+            return ("neg", self.arith_unary())
+        return self.arith_power()
+
+    def arith_power(self):
+        base = self.arith_atom()
+        if self.peek() == "^":
+            self.take()
+            return ("bin", "^", base, self.arith_unary())
+        return base
+
+    def arith_atom(self):
+        kind, value, offset = self.take()
+        if kind == "number":
+            return ("num", float(value))
+        if kind == "name" and self.peek() == "(":
+            if value not in MATH_FUNCTIONS and value != "I":
+                raise _function_error(self.text, offset, value, inside=True)
+            args = self.call_args(value)
+            if len(args) != 1:
+                raise FormulaError(f"formula {self.text!r}: {value}() takes one argument, not {len(args)}")
+            return ("call", value, args)
+        if kind == "name":
+            return ("col", value)
+        if value == "(":
+            inner = self.arith_sum()
+            if self.peek() != ")":
+                raise self.fail("missing ')' in arithmetic")
+            self.take()
+            return ("paren", inner)
+        self.pos -= 1
+        raise self.fail(f"unexpected {value!r} in arithmetic")
+
+
+def _function_error(text: str, offset: int, name: str, inside: bool = False) -> FormulaError:
+    allowed = ", ".join(f"{f}()" for f in (("I", *MATH_FUNCTIONS) if inside else FORMULA_FUNCTIONS))
+    hint = ""
+    if name in ("C", "Q"):
+        hint = (" (that is patsy's syntax; in R's, a text or categorical column is already a factor, "
+                "factor(x) makes one of a numeric column, and a column name needs no quoting)")
+    where = "inside arithmetic " if inside else ""
+    return FormulaError(f"formula {text!r}: {name}() cannot be used {where}in a formula{hint}; the functions "
+                        f"that can are {allowed}. Otherwise create the column first and use its name")
 
 
 # ------------------------------------------------------------ term algebra
@@ -272,6 +388,8 @@ def _eval(node, text: str, order: list[str]) -> _Terms:
         raise FormulaError(f"formula {text!r}: the random-effect term {node.text} cannot be combined with "
                            "'*', ':', '/' or '^'; add it with '+'")
     op = node[0]
+    if op == "offset":
+        raise FormulaError(f"formula {text!r}: {node[1]} must be added on its own with '+'")
     if op == "var":
         if node[1] not in order:
             order.append(node[1])
@@ -323,6 +441,9 @@ def _r_order(terms: _Terms, order: list[str]) -> tuple[tuple[Term, ...], bool]:
 def _grouping(node, text: str) -> list[tuple[str, ...]]:
     """Grouping factors of a bar: g, a:b, a/b (-> a and b:a, as lme4 expands it)."""
     if isinstance(node, tuple) and node[0] == "var":
+        if "(" in node[1]:
+            raise FormulaError(f"formula {text!r}: the grouping factor {node[1]} must be a column name (a text, "
+                               "categorical or numeric column; its distinct values are the groups)")
         return [(node[1],)]
     if isinstance(node, tuple) and node[0] == "()":
         return _grouping(node[1], text)
@@ -398,14 +519,37 @@ def parse_formula(formula: str) -> ParsedFormula:
     >>> [str(t) for t in f.random]
     ['(1 | School)', '(0 + SES | School)']
     """
+    return _parse(formula)
+
+
+def parse_rhs(rhs: str) -> ParsedFormula:
+    """Read a right-hand side alone (``"Sector + MEANSES"``), as a formula without a response.
+
+    Examples
+    --------
+    >>> parse_rhs("Sector * MEANSES").fixed_terms
+    (('Sector',), ('MEANSES',), ('Sector', 'MEANSES'))
+    """
+    if not isinstance(rhs, str):
+        raise TypeError(f"the right-hand side must be a string like 'x + z', not {type(rhs).__name__}")
+    return _parse(rhs.strip().lstrip("~").strip() or "1", one_sided=True)
+
+
+def _parse(formula: str, one_sided: bool = False) -> ParsedFormula:
     if not isinstance(formula, str):
         raise TypeError(f"the formula must be a string like 'y ~ x + (1 | g)', not {type(formula).__name__}")
     tokens = _tokens(formula)
     tildes = [i for i, tok in enumerate(tokens) if tok[1] == "~"]
-    if len(tildes) != 1:
+    if one_sided:
+        if tildes:
+            raise FormulaError(f"{formula!r} must be a right-hand side only, without '~'")
+        lhs, rhs = [], tokens
+        response = Spec("column", "", ("col", ""))
+    elif len(tildes) != 1:
         raise FormulaError(f"formula {formula!r} must have exactly one '~' between the response and the predictors")
-    lhs, rhs = tokens[: tildes[0]], tokens[tildes[0] + 1:]
-    response = _response(formula, lhs)
+    else:
+        lhs, rhs = tokens[: tildes[0]], tokens[tildes[0] + 1:]
+        response = _response(formula, lhs)
     if not rhs:
         raise FormulaError(f"formula {formula!r} has nothing on the right of '~'")
     parser = _Parser(formula, rhs)
@@ -414,22 +558,23 @@ def parse_formula(formula: str) -> ParsedFormula:
         token = rhs[parser.pos][1]
         hint = " (a random-effect term must be in parentheses, e.g. (1 | g))" if token in ("|", "||") else ""
         raise parser.fail(f"unexpected {token!r}{hint}")
-    return _assemble(formula, response, tree)
+    return _assemble(formula, response, tree, parser.specs)
 
 
-def _response(formula: str, lhs: list) -> str:
-    if len(lhs) == 1 and lhs[0][0] == "name":
-        return lhs[0][1]
+def _response(formula: str, lhs: list) -> Spec:
     if not lhs:
         raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
-    if len(lhs) > 1 and lhs[0][0] == "name" and lhs[1][1] == "(":
-        raise _function_error(formula, lhs[0][2])
-    raise FormulaError(f"formula {formula!r}: the response must be one column name; "
-                       "create a transformed response as a column first")
+    if len(lhs) == 1 and lhs[0][0] == "name":
+        return Spec("column", lhs[0][1], ("col", lhs[0][1]))
+    parser = _Parser(formula, lhs)
+    node = parser.arith_sum()
+    if parser.pos < len(lhs):
+        raise parser.fail("the response must be one column or arithmetic on columns, such as log(y)")
+    return Spec("arith", deparse(node), node)
 
 
-def _assemble(formula: str, response: str, tree) -> ParsedFormula:
-    fixed_nodes, random = [], []
+def _assemble(formula: str, response: Spec, tree, specs: dict) -> ParsedFormula:
+    fixed_nodes, random, offsets = [], [], []
     for positive, node in _split_sum(tree):
         inner = node
         while isinstance(inner, tuple) and inner[0] == "()":
@@ -438,16 +583,22 @@ def _assemble(formula: str, response: str, tree) -> ParsedFormula:
             if not positive:
                 raise FormulaError(f"formula {formula!r}: a random-effect term cannot be subtracted")
             random += _random_terms(inner, formula)
+        elif isinstance(inner, tuple) and inner[0] == "offset":
+            if not positive:
+                raise FormulaError(f"formula {formula!r}: {inner[1]} cannot be subtracted")
+            offsets.append(inner[1])
         else:
             fixed_nodes.append((positive, node))
-    order = [response]
+    order = [response.label]
     fixed = _Terms([])
     for positive, node in fixed_nodes:
         fixed = _combine(fixed, _eval(node, formula, order), positive)
     terms, intercept = _r_order(fixed, order)
-    if any(response in term for term in terms):
-        raise FormulaError(f"formula {formula!r}: the response {response!r} also appears as a predictor")
-    return ParsedFormula(formula, response, terms, intercept, tuple(random), tuple(order[1:]))
+    if any(response.label in term for term in terms):
+        raise FormulaError(f"formula {formula!r}: the response {response.label!r} also appears as a predictor")
+    specs = {**specs, response.label: response} if response.label else dict(specs)
+    return ParsedFormula(formula, response.label, terms, intercept, tuple(random), tuple(order[1:]),
+                         specs, tuple(offsets))
 
 
 def _combine(acc: _Terms, part: _Terms, positive: bool) -> _Terms:
@@ -467,45 +618,26 @@ def _missing_column(name: str, columns: list[str], role: str) -> ColumnNotFoundE
     return ColumnNotFoundError(f"column {name!r} is not in the data{hint}; the formula uses it as {role}")
 
 
-def _roles(parsed: ParsedFormula) -> dict[str, str]:
-    roles = {parsed.response: "the response"}
-    for name in parsed.variables:
+def _roles(parsed: ParsedFormula, extra: dict[str, str]) -> dict[str, str]:
+    """Each data column the model reads -> its role, in words (for error messages)."""
+    roles = dict.fromkeys(parsed.columns_of([parsed.response]), "the response") if parsed.response else {}
+    for name in parsed.columns_of([*parsed.variables, *parsed.offsets]):
         roles.setdefault(name, "a fixed-effect predictor")
     for term in parsed.random:
-        for name in term.variables:
+        for name in parsed.columns_of(term.variables):
             roles.setdefault(name, f"a random effect in {term}")
         for name in term.grouping:
             roles.setdefault(name, f"the grouping factor in {term}")
+    for name, role in extra.items():
+        roles.setdefault(name, role)
     return roles
-
-
-def is_factor(values: pd.Series) -> bool:
-    """Whether a column is coded by levels (categorical, string or boolean), as R's factors."""
-    return not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
-
-
-def factor_levels(values: pd.Series) -> list:
-    """The levels present in a factor column: category order, else sorted values."""
-    present = pd.unique(values.dropna())
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return [c for c in values.cat.categories if c in set(present)]
-    return sorted(present)
-
-
-def level_label(level) -> str:
-    """How R prints a level: TRUE/FALSE for booleans, 3 rather than 3.0."""
-    if isinstance(level, (bool, np.bool_)):
-        return "TRUE" if level else "FALSE"
-    if isinstance(level, (float, np.floating)) and float(level).is_integer():
-        return str(int(level))
-    return str(level)
 
 
 def _check_column(name: str, values: pd.Series, role: str) -> None:
     if role == "the response":
         if is_factor(values) and not pd.api.types.is_bool_dtype(values):
             raise TypeError(f"the response {name!r} is not numeric (its type is {values.dtype}); "
-                            "a linear mixed model needs a numeric response")
+                            "a linear model needs a numeric response")
     elif values.dtype == object and not values.dropna().map(lambda v: isinstance(v, str)).all():
         raise TypeError(f"column {name!r} mixes text with other values; convert it to numbers or to text")
     elif not (pd.api.types.is_numeric_dtype(values) or is_factor(values)) or \
@@ -517,33 +649,77 @@ def _check_column(name: str, values: pd.Series, role: str) -> None:
             raise ValueError(f"column {name!r} has {n_inf} infinite value(s); replace or remove them before fitting")
 
 
-def model_frame(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Check the data against a formula and keep the complete rows of the used columns.
+@dataclass(frozen=True, eq=False)
+class ModelFrame:
+    """The data a model is fitted to, with what the formula's variables learned from them.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The data columns the model reads, complete rows only (original index
+        kept, unused categories removed).
+    variables : dict
+        Variable name -> fitted :class:`~mlmcourse.transforms.Variable`
+        (``scale()``'s centre and scale, ``poly()``'s coefficients, factor
+        levels), to code these and any new rows alike.
+    response : numpy.ndarray
+        The response's values (after its transformation, e.g. ``log(y)``).
+    offset : numpy.ndarray
+        The sum of the ``offset()`` terms (zeros without one).
+    messages : list of str
+        What was done to the data (rows dropped), for the caller to report.
+    """
+
+    data: pd.DataFrame
+    variables: dict
+    response: np.ndarray
+    offset: np.ndarray
+    messages: list
+
+
+def model_frame(parsed: ParsedFormula, data: pd.DataFrame, extra: dict[str, str] | None = None) -> ModelFrame:
+    """Check the data against a formula, evaluate its variables and keep the complete rows.
 
     Parameters
     ----------
     parsed : ParsedFormula
     data : pandas.DataFrame
+    extra : dict, optional
+        Further columns the model needs (e.g. a grouping column given apart
+        from the formula) -> their role in words; they count for missing values.
 
     Returns
     -------
-    frame : pandas.DataFrame
-        The used columns, rows with a missing value dropped (listwise), original
-        index kept, unused categories removed.
-    messages : list of str
-        What was done to the data (rows dropped), for the caller to report.
+    ModelFrame
 
     Raises
     ------
     TypeError, ColumnNotFoundError (a KeyError), ValueError
-        Not a DataFrame, missing column, non-numeric response, infinite values,
-        no rows, a grouping factor with a single level or one group per row.
+        Not a DataFrame, missing column, non-numeric response, infinite values
+        (also produced by a transformation, such as log(0)), no rows, a
+        response without variation, a grouping factor with a single level or
+        one group per row.
+
+    Notes
+    -----
+    As R's ``model.frame``: transformations are evaluated on all rows, a row
+    is dropped when any value it needs is missing (or a transformation is
+    undefined there, such as the log of a negative number), and ``scale()``
+    and ``poly()`` learn their parameters from every row where their input is
+    present.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> mf = model_frame(parse_formula("log(Reaction) ~ scale(Days) + (1 | Subject)"), mlmcourse.load("sleepstudy"))
+    >>> round(float(mf.response[0]), 4), round(mf.variables["scale(Days)"].scale, 4)
+    (5.5197, 2.8803)
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if len(data) == 0:
         raise ValueError("data has no rows")
-    roles = _roles(parsed)
+    roles = _roles(parsed, extra or {})
     columns = list(data.columns)
     for name, role in roles.items():
         if name not in columns:
@@ -551,42 +727,106 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[pd.DataFrame
         if columns.count(name) > 1:
             raise ValueError(f"the data have more than one column named {name!r}")
         _check_column(name, data[name], role)
-    frame = data[list(roles)]
-    missing = frame.isna()
-    messages = []
-    if missing.to_numpy().any():
-        counts = {c: int(n) for c, n in missing.sum().items() if n}
-        dropped = int(missing.any(axis=1).sum())
-        if dropped == len(frame):
-            raise ValueError(f"every row has a missing value in the model's columns {sorted(counts)}")
-        detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
-        messages.append(f"{dropped} row(s) with missing values were dropped (missing per column: {detail}); "
-                        f"{len(frame) - dropped} rows are used")
-        frame = frame.loc[~missing.any(axis=1)]
-    frame = frame.copy()
+    full = data[list(roles)]
+    missing, messages = _missing_rows(parsed, full)
+    frame = full.loc[~missing].copy()
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].cat.remove_unused_categories()
+    used = ~missing
+    names = [*parsed.variables, *(v for term in parsed.random for v in term.variables)]
+    variables = {name: fit_variable(parsed.specs[name], full, used) for name in dict.fromkeys(names)}
+    response = _response_values(parsed, frame)
+    offset = np.zeros(len(frame))
+    for name in parsed.offsets:
+        offset = offset + evaluate(parsed.specs[name].node, frame, name)
     for term in parsed.random:
         _check_grouping(term, frame)
-    return frame, messages
+    return ModelFrame(frame, variables, response, offset, messages)
+
+
+def _transformed(parsed: ParsedFormula) -> list[Spec]:
+    """Specs whose values are computed from columns (the response's, arithmetic, scale, poly, offsets)."""
+    names = [parsed.response, *parsed.variables, *parsed.offsets,
+             *(v for term in parsed.random for v in term.variables)]
+    specs = [parsed.specs[n] for n in dict.fromkeys(names) if n in parsed.specs]
+    return [s for s in specs if s.kind in ("arith", "scale", "poly", "offset") or
+            (s.kind == "factor" and s.node[0] != "col")]
+
+
+def _missing_rows(parsed: ParsedFormula, full: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Rows with a missing value, or where a transformation is undefined; what was dropped, in words."""
+    missing_in = full.isna()
+    missing = missing_in.to_numpy().any(axis=1)
+    messages, undefined = [], {}
+    for spec in _transformed(parsed):
+        values = evaluate(spec.node, full, spec.label)
+        n_inf = int(np.isinf(values).sum())
+        if n_inf:
+            raise ValueError(f"{spec.label} is infinite in {n_inf} row(s) (for example the log of 0); "
+                             "change those values or the transformation")
+        bad = np.isnan(values) & ~missing_in[spec.columns].to_numpy().any(axis=1)
+        if bad.any():
+            undefined[spec.label] = int(bad.sum())
+        missing = missing | np.isnan(values)
+    if missing.all():
+        raise ValueError(f"every row has a missing value (or an undefined transformation) in the model's columns "
+                         f"{list(full.columns)}")
+    if missing.any():
+        counts = {c: int(n) for c, n in missing_in.sum().items() if n}
+        detail = [f"missing per column: {', '.join(f'{c!r}: {n}' for c, n in counts.items())}"] if counts else []
+        detail += [f"{label} is undefined (NaN, e.g. the log of a negative number) in {n} row(s)"
+                   for label, n in undefined.items()]
+        messages.append(f"{int(missing.sum())} row(s) with missing values were dropped ({'; '.join(detail)}); "
+                        f"{int((~missing).sum())} rows are used")
+    return missing, messages
+
+
+def _response_values(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    if not parsed.response:
+        return np.zeros(len(frame))
+    y = evaluate(parsed.specs[parsed.response].node, frame, parsed.response)
+    if np.ptp(y) == 0:
+        raise ValueError(f"the response {parsed.response!r} has the same value ({y[0]:g}) in every row used: "
+                         "there is no variation to model")
+    return y
 
 
 def group_codes(frame: pd.DataFrame, grouping: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     """Integer group codes and level labels of a (possibly combined) grouping factor.
 
-    Levels are in factor order, the first variable varying slowest, as R's ``a:b``.
+    Levels are in factor order, the first variable varying slowest, as R's
+    ``a:b``; time and memory are linear in the rows (only combinations that
+    occur are labelled).
+
+    Examples
+    --------
+    >>> group_codes(pd.DataFrame({"a": ["x", "y", "x"], "b": [2, 1, 1]}), ("a", "b"))
+    (array([1, 2, 0]), ['x:1', 'x:2', 'y:1'])
     """
-    codes = np.zeros(len(frame), dtype=np.int64)
-    labels = [""]
+    combined = np.zeros(len(frame), dtype=np.int64)
+    level_lists = []
     for name in grouping:
-        values = frame[name]
-        levels = factor_levels(values) if is_factor(values) else sorted(pd.unique(values))
-        index = pd.Index(levels)
-        codes = codes * len(levels) + index.get_indexer(values)
-        labels = [f"{a}:{level_label(b)}" if a else level_label(b) for a in labels for b in levels]
-    used, codes = np.unique(codes, return_inverse=True)
-    return codes.astype(np.int64), [labels[i] for i in used]
+        codes, levels = factorize(frame[name])
+        combined = combined * len(levels) + codes
+        level_lists.append(levels)
+    used, codes = np.unique(combined, return_inverse=True)
+    parts = []
+    for levels in reversed(level_lists):
+        parts.append(np.asarray([level_label(v) for v in levels], dtype=object)[used % len(levels)])
+        used = used // len(levels)
+    labels = [":".join(combo) for combo in zip(*reversed(parts))]
+    if len(grouping) > 1 and len(set(labels)) < len(labels):
+        _ambiguous_labels(grouping, labels, level_lists)
+    return codes.astype(np.int64), labels
+
+
+def _ambiguous_labels(grouping: tuple[str, ...], labels: list[str], level_lists: list) -> None:
+    seen: set = set()
+    clash = next(label for label in labels if label in seen or seen.add(label))
+    culprits = [g for g, levels in zip(grouping, level_lists) if any(":" in level_label(v) for v in levels)]
+    raise ValueError(f"grouping factor {':'.join(grouping)!r}: different groups would both be labelled {clash!r} "
+                     f"because values of {culprits} contain ':'; replace ':' in those values (e.g. with '_')")
 
 
 def _check_grouping(term: RandomTerm, frame: pd.DataFrame) -> None:
@@ -609,24 +849,31 @@ class Coding:
     ----------
     terms : tuple
         Per term, the pairs (variable, how): how is "numeric", "contrast"
-        (treatment contrasts, first level the reference) or "full" (one
-        indicator per level).
+        (treatment contrasts, first level the reference; polynomial contrasts
+        for an ordered factor) or "full" (one indicator per level).
     intercept : bool
     levels : dict
-        The levels of each factor, in order.
+        The levels of each unordered factor, in order (the first is the reference).
     names : list of str
         The column names, lme4's.
+    variables : dict
+        Variable name -> fitted :class:`~mlmcourse.transforms.Variable`; it
+        codes new data as the training data were (``predict(newdata)``).
+    term_names : dict
+        Term label (``"SES:Sector"``) -> the names of its columns.
     """
 
     terms: tuple[tuple[tuple[str, str], ...], ...]
     intercept: bool
     levels: dict[str, list]
     names: list[str]
+    variables: dict = field(default_factory=dict, compare=False, repr=False)
+    term_names: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def _code_terms(terms: tuple[Term, ...], intercept: bool, frame: pd.DataFrame) -> Coding:
+def _code_terms(terms: tuple[Term, ...], intercept: bool, variables: dict[str, Variable]) -> Coding:
     """R's model.matrix rule: a factor gets contrasts when the rest of its term came earlier."""
-    factors = {v for t in terms for v in t if is_factor(frame[v])}
+    factors = {v for t in terms for v in t if variables[v].is_factor}
     coded, first_factor_done = [], intercept
     for i, term in enumerate(terms):
         pairs = []
@@ -638,60 +885,58 @@ def _code_terms(terms: tuple[Term, ...], intercept: bool, frame: pd.DataFrame) -
                 how, first_factor_done = "full", True
             pairs.append((var, how))
         coded.append(tuple(pairs))
-    levels = {v: factor_levels(frame[v]) for v in sorted(factors)}
-    for var, lev in levels.items():
-        if len(lev) < 2:
-            raise ValueError(f"column {var!r} has a single value ({level_label(lev[0])!r}) in the rows used, "
-                             "so it cannot be a predictor")
     names = ["(Intercept)"] if intercept else []
+    term_names = {}
     for term in coded:
-        parts = [_column_labels(var, how, levels.get(var)) for var, how in term]
-        names += [":".join(reversed(combo)) for combo in product(*reversed(parts))]
-    return Coding(tuple(coded), intercept, levels, names)
+        parts = [_column_labels(variables[var], how) for var, how in term]
+        term_names[":".join(var for var, _ in term)] = [":".join(reversed(c)) for c in product(*reversed(parts))]
+        names += term_names[":".join(var for var, _ in term)]
+    used = {v: variables[v] for t in terms for v in t}
+    levels = {v: list(variables[v].levels) for v in sorted(factors) if not variables[v].ordered}
+    return Coding(tuple(coded), intercept, levels, names, used, term_names)
 
 
-def _column_labels(var: str, how: str, levels: list | None) -> list[str]:
+def _column_labels(variable: Variable, how: str) -> list[str]:
     if how == "numeric":
-        return [var]
-    use = levels[1:] if how == "contrast" else levels
-    return [f"{var}{level_label(level)}" for level in use]
+        return [f"{variable.label}{suffix}" for suffix in variable.suffixes()]
+    return variable.contrast_names(how)
 
 
-def _columns(var: str, how: str, frame: pd.DataFrame, levels: list | None) -> list[np.ndarray]:
-    values = frame[var]
-    if how == "numeric":
-        return [values.to_numpy(dtype=float)]
-    use = levels[1:] if how == "contrast" else levels
-    unseen = set(pd.unique(values.dropna())) - set(levels)
-    if unseen:
-        raise ValueError(f"column {var!r} has level(s) {sorted(map(level_label, unseen))} that the model "
-                         f"was not fitted with (its levels are {[level_label(x) for x in levels]})")
-    return [(values == level).to_numpy(dtype=float) for level in use]
+def _columns(variable: Variable, how: str, frame: pd.DataFrame) -> list[np.ndarray]:
+    matrix = variable.numeric(frame) if how == "numeric" else variable.factor_columns(frame, how)
+    return list(matrix.T)
 
 
 def design_matrix(coding: Coding, frame: pd.DataFrame) -> np.ndarray:
-    """Model-matrix columns of `coding` for the rows of `frame` (n x len(coding.names))."""
+    """Model-matrix columns of `coding` for the rows of `frame` (n x len(coding.names)).
+
+    The variables are evaluated with the parameters they learned when the
+    model was fitted, so new rows are coded as the training rows were.
+    """
     columns = [np.ones(len(frame))] if coding.intercept else []
     for term in coding.terms:
-        parts = [_columns(var, how, frame, coding.levels.get(var)) for var, how in term]
+        parts = [_columns(coding.variables[var], how, frame) for var, how in term]
         for combo in product(*reversed(parts)):  # the first variable varies fastest, as in R
             columns.append(np.prod(np.vstack(combo), axis=0))
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
-def fixed_design(parsed: ParsedFormula, frame: pd.DataFrame) -> tuple[np.ndarray, Coding]:
+def fixed_design(parsed: ParsedFormula, frame: ModelFrame | pd.DataFrame) -> tuple[np.ndarray, Coding]:
     """The fixed-effect model matrix X and its coding (names as lme4's).
+
+    `frame` is a :class:`ModelFrame`, or data to build one from.
 
     Examples
     --------
     >>> import mlmcourse
     >>> hs = mlmcourse.load("hsb40")
-    >>> f = parse_formula("MathAch ~ SES * Sector + (1 | School)")
-    >>> fixed_design(f, hs)[1].names
-    ['(Intercept)', 'SES', 'SectorPublic', 'SES:SectorPublic']
+    >>> f = parse_formula("MathAch ~ SES * Sector + I(SES^2) + (1 | School)")
+    >>> fixed_design(f, model_frame(f, hs))[1].names
+    ['(Intercept)', 'SES', 'SectorPublic', 'I(SES^2)', 'SES:SectorPublic']
     """
-    coding = _code_terms(parsed.fixed_terms, parsed.intercept, frame)
-    return design_matrix(coding, frame), coding
+    frame = frame if isinstance(frame, ModelFrame) else model_frame(parsed, frame)
+    coding = _code_terms(parsed.fixed_terms, parsed.intercept, frame.variables)
+    return design_matrix(coding, frame.data), coding
 
 
 @dataclass(frozen=True)
@@ -722,12 +967,102 @@ class RandomBlock:
     grouping: tuple[str, ...] = ()
 
 
-def random_design(parsed: ParsedFormula, frame: pd.DataFrame) -> list[RandomBlock]:
+def random_design(parsed: ParsedFormula, frame: ModelFrame | pd.DataFrame) -> list[RandomBlock]:
     """One :class:`RandomBlock` per random-effect term, in the formula's order."""
+    frame = frame if isinstance(frame, ModelFrame) else model_frame(parsed, frame)
     blocks = []
     for term in parsed.random:
-        coding = _code_terms(term.terms, term.intercept, frame)
-        codes, labels = group_codes(frame, term.grouping)
-        blocks.append(RandomBlock(term.group_name, codes, labels, coding, design_matrix(coding, frame),
+        coding = _code_terms(term.terms, term.intercept, frame.variables)
+        codes, labels = group_codes(frame.data, term.grouping)
+        blocks.append(RandomBlock(term.group_name, codes, labels, coding, design_matrix(coding, frame.data),
                                   term.correlated, term.grouping))
     return blocks
+
+
+# ------------------------------------------------------- regression designs
+RANK_TOLERANCE = 1e-7  # R's qr() tolerance, which lm and lme4 use to drop collinear columns
+
+
+def independent_columns(X: np.ndarray) -> np.ndarray:
+    """Keep each column unless it is (numerically) a combination of the kept columns before it.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [1.0, 2, 3, 5], [2.0, 4, 6, 10]])
+    >>> independent_columns(X).tolist()
+    [True, True, False]
+    """
+    keep = np.zeros(X.shape[1], dtype=bool)
+    basis = np.empty((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        residual = column - basis @ (basis.T @ column)
+        residual -= basis @ (basis.T @ residual)  # re-orthogonalize once for accuracy
+        norm = np.linalg.norm(residual)
+        if norm > RANK_TOLERANCE * max(np.linalg.norm(column), np.finfo(float).tiny):
+            keep[j] = True
+            basis = np.column_stack([basis, residual / norm])
+    return keep
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionDesign:
+    """Response and model matrix of a single-level regression formula, lm's names and columns.
+
+    Attributes
+    ----------
+    response : pandas.Series
+        The response (named as R prints it, ``"log(Reaction)"``), minus any
+        offset, indexed by the rows used.
+    X : pandas.DataFrame
+        The model matrix (collinear columns already dropped), columns named as
+        R's ``lm()`` names its coefficients.
+    frame : ModelFrame
+    coding : Coding
+        How the columns were made (before dropping), for new data.
+    dropped : list of str
+        Columns dropped because they are combinations of earlier ones (lm's NA).
+    """
+
+    response: pd.Series
+    X: pd.DataFrame
+    frame: ModelFrame
+    coding: Coding
+    dropped: list
+
+
+def regression_design(formula: str, data: pd.DataFrame, extra: dict[str, str] | None = None) -> RegressionDesign:
+    """Build y and X of an ordinary regression formula (no random-effect terms), as R's ``lm()``.
+
+    Parameters
+    ----------
+    formula : str
+        E.g. ``"MathAch ~ SES + I(SES^2) + Sector"``.
+    data : pandas.DataFrame
+    extra : dict, optional
+        Other columns the model needs -> their role, e.g. ``{"School": "the grouping column"}``.
+
+    Returns
+    -------
+    RegressionDesign
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> d = regression_design("MathAch ~ poly(SES, 2) * Sector", mlmcourse.load("hsb40"))
+    >>> list(d.X.columns)[-2:]
+    ['poly(SES, 2)1:SectorPublic', 'poly(SES, 2)2:SectorPublic']
+    """
+    parsed = parse_formula(formula)
+    if parsed.random:
+        raise FormulaError(f"formula {formula!r} has a random-effect term {parsed.random[0]}; this estimator "
+                           "takes an ordinary regression formula (use mlmcourse.lmer for mixed models)")
+    frame = model_frame(parsed, data, extra)
+    X, coding = fixed_design(parsed, frame)
+    keep = independent_columns(X)
+    dropped = [name for name, k in zip(coding.names, keep) if not k]
+    index = frame.data.index
+    y = pd.Series(frame.response - frame.offset, index=index, name=parsed.response)
+    return RegressionDesign(y, pd.DataFrame(X[:, keep], index=index, columns=[n for n, k in zip(coding.names, keep)
+                                                                               if k]),
+                            frame, coding, dropped)

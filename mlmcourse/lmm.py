@@ -43,9 +43,11 @@ from mlmcourse._messages import (
 )
 from mlmcourse.formula import (
     Coding,
+    ModelFrame,
     ParsedFormula,
     RandomBlock,
     design_matrix,
+    evaluate,
     fixed_design,
     group_codes,
     level_label,
@@ -153,8 +155,7 @@ def lmer_design(formula: str, data: pd.DataFrame) -> LmerDesign:
     """
     parsed = parse_formula(formula)
     _require_random_part(parsed)
-    frame, notes = model_frame(parsed, data)
-    design = _build_design(parsed, frame, notes)
+    design = _build_design(parsed, model_frame(parsed, data))
     return replace(design, data_name=str(data.attrs.get("name", "data")))
 
 
@@ -198,7 +199,8 @@ class LmerDesign:
     kept: np.ndarray
     blocks: list[RandomBlock]
     problem: _engine.Problem
-    notes: tuple = ()
+    notes: tuple = ()  # (message, warning class) about the data and the design
+    offset: np.ndarray | None = None  # the offset() terms' sum per row (None without them)
     data_name: str = "data"
 
     @property
@@ -297,20 +299,22 @@ class LmerDesign:
 _Design = LmerDesign  # the former private name
 
 
-def _build_design(parsed: ParsedFormula, frame: pd.DataFrame, data_notes: list[str]) -> LmerDesign:
+def _build_design(parsed: ParsedFormula, frame: ModelFrame) -> LmerDesign:
     X, coding = fixed_design(parsed, frame)
     kept = _independent_columns(X)
-    notes = [(note, LmerWarning) for note in data_notes]
+    notes = [(note, LmerWarning) for note in frame.messages]
     if not kept.all():
         dropped = [n for n, k in zip(coding.names, kept) if not k]
         notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
                       f"{', '.join(dropped)} (a linear combination of the other columns)", LmerWarning))
     blocks = _lme4_block_order(random_design(parsed, frame))
     notes += [(note, SingularFitWarning) for note in _collinear_random_columns(blocks)]
-    y = frame[parsed.response].to_numpy(dtype=float)
+    offset = frame.offset if parsed.offsets else None
+    y = frame.response - frame.offset  # lme4 fits y - offset; fitted values add it back
     engine_blocks = [_engine.Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _engine.Problem(y, X[:, kept], engine_blocks)
-    return LmerDesign(parsed, frame, coding, kept, blocks, problem, tuple(notes))
+    data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
+    return LmerDesign(parsed, data, coding, kept, blocks, problem, tuple(notes), offset)
 
 
 def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:
@@ -354,7 +358,7 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
     names = design.fixed_names
     frame, parsed = design.frame, design.parsed
     fitted = pd.Series(_linear_predictor(design, fit), index=frame.index, name="fitted")
-    y = frame[parsed.response].astype(float)
+    y = pd.Series(design.problem.y + _offset(design), index=frame.index)
     singular_terms = _singular_terms(design.blocks, fit.theta)
     notes = list(design.notes) if warn_notes else []
     if singular_terms:
@@ -383,8 +387,12 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
     return result
 
 
+def _offset(design: LmerDesign) -> np.ndarray | float:
+    return 0.0 if design.offset is None else design.offset
+
+
 def _linear_predictor(design: LmerDesign, fit: _engine.EngineFit) -> np.ndarray:
-    eta = design.problem.X @ fit.beta
+    eta = design.problem.X @ fit.beta + _offset(design)
     for block, b in zip(design.blocks, fit.b):
         eta = eta + np.einsum("ij,ij->i", block.columns, b[block.codes])
     return eta
@@ -679,7 +687,8 @@ class LmerResult:
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions: X beta, plus Z b when `include_random` (groups not in the fit get 0, with a warning)."""
         if newdata is None:
-            fixed = pd.Series(self.design.problem.X @ self._fit.beta, index=self.fitted.index, name="predicted")
+            fixed = pd.Series(self.design.problem.X @ self._fit.beta + _offset(self.design),
+                              index=self.fitted.index, name="predicted")
             return self.fitted.rename("predicted") if include_random else fixed
         return _predict_new(self, newdata, include_random)
 
@@ -821,14 +830,16 @@ def _predict_new(result: LmerResult, newdata: pd.DataFrame, include_random: bool
     parsed = design.parsed
     if not isinstance(newdata, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
-    needed = list(parsed.variables) + ([c for c in parsed.columns[1:] if c not in parsed.variables]
-                                       if include_random else [])
+    needed = parsed.fixed_columns + ([c for c in parsed.columns_of([v for t in parsed.random for v in t.variables])
+                                      + parsed.grouping_columns] if include_random else [])
     for name in needed:
         if name not in newdata.columns:
             raise KeyError(f"column {name!r} is not in newdata; the model needs {sorted(set(needed))}")
         if newdata[name].isna().any():
             raise ValueError(f"column {name!r} of newdata has {int(newdata[name].isna().sum())} missing value(s)")
     eta = design_matrix(design.coding, newdata)[:, design.kept] @ result._fit.beta
+    for name in parsed.offsets:
+        eta = eta + evaluate(parsed.specs[name].node, newdata, name)
     unseen: dict[str, set] = {}
     for block, b in zip(design.blocks, result._fit.b if include_random else []):
         codes_new, new_labels = group_codes(newdata, block.grouping)
