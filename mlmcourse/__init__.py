@@ -12,14 +12,14 @@ first use, so ``import mlmcourse`` stays fast.
 from importlib import import_module
 
 from mlmcourse.datasets import datasets, describe, load
-from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularFitWarning, lmer
+from mlmcourse.lmm import ConvergenceWarning, LmerControl, LmerResult, LmerWarning, SingularFitWarning, lmer
 
 __version__ = "0.1.0"
 
 _SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
 
 __all__ = [
-    "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
+    "load", "datasets", "describe", "lmer", "LmerControl", "LmerResult", "LmerWarning", "SingularFitWarning",
     "ConvergenceWarning", "__version__", *_SUBMODULES,
 ]
 

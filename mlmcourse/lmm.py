@@ -27,6 +27,7 @@ from scipy import stats
 from scipy.linalg import block_diag
 
 from mlmcourse import _engine
+from mlmcourse._engine import LmerControl, OptInfo
 from mlmcourse.formula import (
     Coding,
     ParsedFormula,
@@ -40,7 +41,7 @@ from mlmcourse.formula import (
     random_design,
 )
 
-__all__ = ["lmer", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
+__all__ = ["lmer", "LmerControl", "OptInfo", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, used by lme4 to drop collinear columns
@@ -59,7 +60,7 @@ class ConvergenceWarning(LmerWarning):
 
 
 # ---------------------------------------------------------------- the stages
-def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
+def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, control: LmerControl | None = None) -> LmerResult:
     """Fit a linear mixed model by REML or maximum likelihood, as lme4's ``lmer()``.
 
     Parameters
@@ -74,6 +75,9 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     reml : bool, default True
         REML (lme4's default) or maximum likelihood (needed to compare models
         with different fixed effects).
+    control : LmerControl, optional
+        Optimizer, evaluation limit and gradient tolerance (lme4's
+        ``lmerControl()``); the default suits every model of the course.
 
     Returns
     -------
@@ -96,7 +100,10 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     -----
     Stages: parse -> check the data -> design -> optimize -> result. The engine
     (mixedlm's compiled core, see :mod:`mlmcourse._engine`) minimizes lme4's
-    profiled REML criterion over theta.
+    profiled REML criterion over theta, on predictors divided internally by
+    their root mean square, so that the units of a predictor change no reported
+    number beyond its own coefficient's scale. ``fit.optinfo`` says what the
+    optimizer did.
 
     Examples
     --------
@@ -107,11 +114,13 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise TypeError(f"reml must be True or False, not {reml!r}")
+    if control is not None and not isinstance(control, LmerControl):
+        raise TypeError(f"control must be an mlmcourse.LmerControl, not {type(control).__name__}")
     parsed = parse_formula(formula)
     _require_random_part(parsed)
     frame, notes = model_frame(parsed, data)
     design = _build_design(parsed, frame, notes)
-    fit = design.problem.fit(reml=bool(reml))
+    fit = design.problem.fit(reml=bool(reml), control=control)
     return _shape_result(design, fit, data_name=str(data.attrs.get("name", "data")))
 
 
@@ -198,7 +207,7 @@ def _shape_result(design: _Design, fit: _engine.EngineFit, data_name: str, *, wa
     frame, parsed = design.frame, design.parsed
     fitted = pd.Series(_linear_predictor(design, fit), index=frame.index, name="fitted")
     y = frame[parsed.response].astype(float)
-    singular_terms = _singular_terms(design.blocks, fit.theta)
+    singular_terms = _singular_terms(design.blocks, fit.scaled_theta)
     notes = list(design.notes) if warn_notes else []
     if singular_terms:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
@@ -218,7 +227,7 @@ def _shape_result(design: _Design, fit: _engine.EngineFit, data_name: str, *, wa
         groups={b.group: pd.Series(np.asarray(b.labels, dtype=object)[b.codes], index=frame.index, name=b.group)
                 for b in design.blocks},
         singular=singular, converged=fit.converged, messages=messages, data_name=data_name,
-        reference_levels=_reference_levels(design.coding), optimizer=fit.optimizer,
+        reference_levels=_reference_levels(design.coding), optimizer=fit.optimizer, optinfo=fit.optinfo,
         _design=design, _fit=fit,
     )
     for message, category in notes:
@@ -327,6 +336,9 @@ class LmerResult:
         Reference level of each factor coded by treatment contrasts.
     optimizer : str
         The optimizer whose estimates were kept.
+    optinfo : OptInfo or None
+        What the optimizer did (stages, evaluations, final gradient, messages);
+        None for estimates evaluated at a given theta.
     """
 
     formula: str
@@ -350,6 +362,7 @@ class LmerResult:
     data_name: str
     reference_levels: dict
     optimizer: str
+    optinfo: _engine.OptInfo | None
     _design: _Design = field(repr=False)
     _fit: _engine.EngineFit = field(repr=False)
 
