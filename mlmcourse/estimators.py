@@ -96,7 +96,10 @@ class EstimatorResult(_ShowTable):
     df_resid : float
         Residual degrees of freedom.
     fit : object
-        The underlying statsmodels or linearmodels results object.
+        The underlying statsmodels or linearmodels results object, fitted on
+        the model matrix's columns divided by their root mean square (so that
+        no predictor's units change another's numbers); ``table`` and
+        ``vcov`` are in the columns' own units.
     """
 
     method: str
@@ -410,6 +413,26 @@ def _panel(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> tuple[pd.Series,
     return y.set_axis(index), x.set_axis(index)
 
 
+def _unit_columns(x: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The columns divided by their root mean square, and those scales.
+
+    statsmodels and linearmodels solve with pseudo-inverses whose cut-off is
+    relative to the largest column, so a predictor in tiny or huge units would
+    change the others' numbers; they get unit-scale columns and
+    :func:`_in_user_units` maps their numbers back.
+    """
+    scale = np.sqrt((x.astype(float) ** 2).mean())
+    scale = scale.where((scale > 0) & np.isfinite(scale), 1.0)
+    return x / scale, scale
+
+
+def _in_user_units(scale: pd.Series, estimate, std_error, vcov) -> tuple:
+    """Estimates, standard errors and covariance of unit-scale columns, in the columns' own units."""
+    s = scale.reindex(pd.Index(estimate.index)).to_numpy()
+    vcov = pd.DataFrame(np.asarray(vcov, dtype=float) / np.outer(s, s), index=vcov.index, columns=vcov.columns)
+    return estimate / s, std_error / s, vcov
+
+
 def _tidy(estimate, std_error, p_value, df) -> pd.DataFrame:
     estimate = pd.Series(estimate, dtype=float)
     std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
@@ -465,6 +488,7 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
     (1.6051, 6.344)
     """
     y, x = _design(formula, data)
+    x, scale = _unit_columns(x)
     if cluster is None:
         fit = sm.OLS(y, x).fit()
         method, ngroups, df = "pooled OLS", None, fit.df_resid
@@ -472,8 +496,9 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None) -> E
         codes = pd.factorize(_group_labels(data, cluster, x.index))[0]
         fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
         method, ngroups, df = "pooled OLS (cluster-robust CR1)", int(codes.max()) + 1, fit.df_resid_inference
-    table = _tidy(fit.params, fit.bse, fit.pvalues, df)
-    return EstimatorResult(method, formula, table, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.bse, fit.cov_params())
+    table = _tidy(estimate, std_error, fit.pvalues, df)
+    return EstimatorResult(method, formula, table, _named_vcov(vcov), int(fit.nobs), ngroups,
                            float(np.sqrt(fit.mse_resid)), float(fit.df_resid), fit)
 
 
@@ -585,6 +610,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     """
     y, x = _design(formula, data)
     groups = _group_labels(data, group, x.index)
+    x, scale = _unit_columns(x)
     slopes = _varying_columns(x, groups, formula)
     if method == "within":
         panel_y, panel_x = _panel(y, x[slopes], groups)
@@ -598,6 +624,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
         vcov, sigma = fit.cov_params().loc[slopes, slopes], float(np.sqrt(fit.mse_resid))
     else:
         raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
+    estimate, std_error, vcov = _in_user_units(scale, estimate, std_error, vcov)
     table = _tidy(estimate, std_error, p_value, fit.df_resid)
     return EstimatorResult(f"fixed effects ({method})", formula, table, _named_vcov(vcov), len(y),
                            int(groups.nunique()), sigma, float(fit.df_resid), fit)
@@ -637,11 +664,13 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     """
     y, x = _design(formula, data)
     groups = _group_labels(data, group, x.index)
+    x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted", debiased=True)
-    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.std_errors, fit.cov)
+    table = _tidy(estimate, std_error, fit.pvalues, fit.df_resid)
     sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
-    return EstimatorResult("between groups", formula, table, _named_vcov(fit.cov), len(y),
+    return EstimatorResult("between groups", formula, table, _named_vcov(vcov), len(y),
                            int(groups.nunique()), sigma, float(fit.df_resid), fit)
 
 
@@ -885,6 +914,7 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     """
     y, x = _design(formula, data)
     groups = _group_labels(data, group, x.index)
+    x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = RandomEffects(panel_y, panel_x).fit(small_sample=small_sample, cov_type="unadjusted", debiased=True)
     decomposition = fit.variance_decomposition
@@ -892,8 +922,9 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     components = pd.DataFrame({"component": [group, "Residual"], "variance": variances,
                                "sd": np.sqrt(variances)})[VARIANCE_COLUMNS]
     theta = fit.theta["theta"].rename_axis(group).rename("theta")
-    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
-    return RandomEffectsGLSResult("random effects GLS", formula, table, _named_vcov(fit.cov), len(y),
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.std_errors, fit.cov)
+    table = _tidy(estimate, std_error, fit.pvalues, fit.df_resid)
+    return RandomEffectsGLSResult("random effects GLS", formula, table, _named_vcov(vcov), len(y),
                                   int(groups.nunique()), float(np.sqrt(variances[1])), float(fit.df_resid),
                                   fit, components, theta)
 
