@@ -13,14 +13,14 @@ from importlib import import_module
 
 from mlmcourse.datasets import datasets, describe, load
 from mlmcourse._messages import ConvergenceWarning, DataWarning, LmerWarning, MlmWarning, SingularFitWarning
-from mlmcourse.lmm import LmerDesign, LmerResult, lmer, lmer_design
+from mlmcourse.lmm import LmerControl, LmerDesign, LmerResult, lmer, lmer_design
 
 __version__ = "0.2.0"
 
 _SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
 
 __all__ = [
-    "load", "datasets", "describe", "lmer", "lmer_design", "LmerDesign", "LmerResult", "MlmWarning",
+    "load", "datasets", "describe", "lmer", "lmer_design", "LmerControl", "LmerDesign", "LmerResult", "MlmWarning",
     "DataWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning", "__version__", *_SUBMODULES,
 ]
 

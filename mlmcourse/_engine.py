@@ -28,20 +28,11 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import splu
 
-__all__ = ["Block", "EngineFit", "Problem", "backend", "OPTIMIZER", "MAX_ITERATIONS"]
+__all__ = ["Block", "EngineFit", "LmerControl", "OptInfo", "Problem", "backend"]
 
-#: The optimizer: L-BFGS-B on the exact gradient of the profiled deviance from
-#: the compiled core, falling back to COBYQA (a successor of lme4's BOBYQA) when
-#: it does not converge, ends on a large gradient or near a boundary; the lower
-#: deviance wins. On the 50 lme4 reference models it reaches lme4's optimum (lme4
-#: refitted with rhoend = 1e-12) to 2e-10 in the log-likelihood; COBYQA alone is
-#: as exact but slower, L-BFGS-B with numerical gradients stops up to 5e-5 short,
-#: and SciPy's Nelder-Mead fails on three-term random parts. (lme4's own default,
-#: nloptwrap's BOBYQA, needs the optional nlopt package and stops short too.)
-OPTIMIZER = "auto"
-#: Iteration limit per optimizer stage (mixedlm's default).
-MAX_ITERATIONS = 1000
 ENGINE = "mixedlm"
+#: Optimizers that :class:`LmerControl` accepts.
+OPTIMIZERS = ("auto", "L-BFGS-B", "COBYQA")
 _THREADPOOLS = None
 
 
@@ -58,6 +49,83 @@ def _one_blas_thread():
     if _THREADPOOLS is None:
         _THREADPOOLS = ThreadpoolController()
     return _THREADPOOLS.limit(limits=1, user_api="blas")
+
+
+@dataclass(frozen=True)
+class LmerControl:
+    """How :func:`mlmcourse.lmer` optimizes, as lme4's ``lmerControl()``.
+
+    Parameters
+    ----------
+    optimizer : {"auto", "L-BFGS-B", "COBYQA"}, default "auto"
+        "auto": L-BFGS-B on the exact gradient of the profiled objective; when
+        it stops short (no convergence, a large final gradient, a variance of a
+        correlated term near zero) COBYQA (a successor of lme4's BOBYQA) runs
+        from the same start and L-BFGS-B restarts from the better point. The
+        lowest objective wins. "L-BFGS-B" or "COBYQA" run that method alone.
+    max_evaluations : int, default 1000
+        Limit on objective evaluations (and iterations) of each stage.
+    gradient_tolerance : float, default 2e-3
+        A fit counts as converged only if the optimizer reports success and the
+        largest absolute gradient of the objective (projected on the bounds,
+        over the internally scaled theta) is at most this (the tolerance of
+        lme4's gradient check).
+
+    Examples
+    --------
+    >>> LmerControl(optimizer="COBYQA", max_evaluations=5000)
+    LmerControl(optimizer='COBYQA', max_evaluations=5000, gradient_tolerance=0.002)
+    """
+
+    optimizer: str = "auto"
+    max_evaluations: int = 1000
+    gradient_tolerance: float = 2e-3
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, not {self.optimizer!r}")
+        if isinstance(self.max_evaluations, bool) or not isinstance(self.max_evaluations, (int, np.integer)) \
+                or self.max_evaluations < 1:
+            raise ValueError(f"max_evaluations must be a positive integer, not {self.max_evaluations!r}")
+        if not (isinstance(self.gradient_tolerance, (int, float)) and np.isfinite(self.gradient_tolerance)
+                and self.gradient_tolerance > 0):
+            raise ValueError(f"gradient_tolerance must be a positive number, not {self.gradient_tolerance!r}")
+
+
+@dataclass(frozen=True)
+class OptInfo:
+    """What the optimizer did (lme4's ``m@optinfo``).
+
+    Attributes
+    ----------
+    optimizer : str
+        The method whose estimates were kept.
+    evaluations : int
+        Objective evaluations over all stages.
+    max_gradient : float
+        Largest absolute gradient of the objective at the estimates (over the
+        internally scaled theta, projected on the bounds).
+    converged : bool
+        The optimizer reported success and ``max_gradient`` is within the
+        tolerance of :class:`LmerControl`.
+    stages : tuple of str
+        The stages run, in order, e.g. ``("L-BFGS-B",)`` or
+        ``("L-BFGS-B", "COBYQA", "L-BFGS-B restart")``.
+    messages : tuple of str
+        The closing message of each stage.
+    """
+
+    optimizer: str
+    evaluations: int
+    max_gradient: float
+    converged: bool
+    stages: tuple = ()
+    messages: tuple = ()
+
+    def __repr__(self) -> str:
+        state = "converged" if self.converged else "NOT converged"
+        return (f"<OptInfo {self.optimizer}: {state}, {self.evaluations} evaluations, "
+                f"max|gradient| {self.max_gradient:.2g}, stages {' -> '.join(self.stages)}>")
 
 
 def backend() -> str:
@@ -140,6 +208,12 @@ class EngineFit:
         The method whose estimates were kept.
     evaluations : int
         Number of deviance evaluations.
+    scaled_theta : numpy.ndarray
+        theta of the internally scaled problem (each random-effect column
+        divided by its root mean square): free of the predictors' units, so
+        the boundary (singular) check uses it.
+    optinfo : OptInfo
+        What the optimizer did.
     """
 
     theta: np.ndarray
@@ -154,6 +228,8 @@ class EngineFit:
     evaluations: int
     reml: bool = True
     backend: str = field(default="")
+    scaled_theta: np.ndarray = field(default_factory=lambda: np.empty(0))
+    optinfo: OptInfo | None = None
 
 
 def _mixedlm_theta_order(k: int) -> np.ndarray:
@@ -163,8 +239,133 @@ def _mixedlm_theta_order(k: int) -> np.ndarray:
     return index.T[np.triu_indices(k)]
 
 
+def _column_scales(columns: np.ndarray) -> np.ndarray:
+    """Root mean square of each column (1 for a column of zeros), the unit the engine works in."""
+    if columns.shape[0] == 0:
+        return np.ones(columns.shape[1])
+    rms = np.linalg.norm(columns, axis=0) / np.sqrt(columns.shape[0])
+    return np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+
+
+def _theta_rows(k: int) -> np.ndarray:
+    """Row of T of each entry of a term's theta (lme4's column-major lower triangle)."""
+    return np.array([i for j in range(k) for i in range(j, k)], dtype=int)
+
+
+def _diagonal_positions(k: int) -> np.ndarray:
+    """Positions of T's diagonal in a term's theta (lme4's column-major order)."""
+    return np.cumsum([0] + [k - j for j in range(k - 1)]).astype(int)
+
+
+def _covariance_from_information(information: np.ndarray, sigma: float) -> np.ndarray:
+    """sigma^2 * information^-1 by a Cholesky factor of the diagonally scaled matrix.
+
+    Scaling by the diagonal first makes the result equivariant to the units of
+    every column; a matrix that is not positive definite gives NaN, never a
+    pseudo-inverse's confident number.
+    """
+    if not information.size:
+        return np.empty((0, 0))
+    d = np.sqrt(np.diag(information))
+    if not np.all(np.isfinite(d) & (d > 0)):
+        return np.full(information.shape, np.nan)
+    try:
+        factor = linalg.cholesky(information / np.outer(d, d), lower=True)
+    except linalg.LinAlgError:
+        return np.full(information.shape, np.nan)
+    inverse_factor = linalg.solve_triangular(factor, np.eye(len(d)), lower=True)
+    return sigma**2 * (inverse_factor.T @ inverse_factor) / np.outer(d, d)
+
+
+#: L-BFGS-B's gradient tolerance per observation (the deviance is a sum over observations).
+LBFGS_GRADIENT_TOLERANCE = 1e-8
+#: "auto" accepts L-BFGS-B alone when its final gradient norm is below this, per observation.
+ACCEPT_GRADIENT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class _Stage:
+    theta: np.ndarray
+    deviance: float
+    converged: bool
+    optimizer: str
+    gradient_norm: float
+
+
+class _Stages:
+    """The optimizer's stages for one fit: run them, count evaluations, keep the messages.
+
+    "auto" is L-BFGS-B on the exact gradient; if it stops short (no success, a
+    large gradient, a diagonal of a correlated term's T near zero, where the
+    gradient vanishes by symmetry) COBYQA runs from the same start, then
+    L-BFGS-B restarts from the better point, and the lowest objective wins.
+    """
+
+    def __init__(self, optimizer, correlated_diagonal: np.ndarray, control: LmerControl):
+        self.optimizer, self.correlated_diagonal, self.control = optimizer, correlated_diagonal, control
+        self.n_obs = int(optimizer.matrices.n_obs)
+        self.names: list[str] = []
+        self.messages: list[str] = []
+        self.evaluations = 0
+
+    def _options(self, method: str) -> dict:
+        limit = int(self.control.max_evaluations)
+        if method == "L-BFGS-B":
+            return {"maxiter": limit, "maxfun": limit, "ftol": 1e-15, "gtol": LBFGS_GRADIENT_TOLERANCE * self.n_obs}
+        return {"maxiter": limit, "maxfev": limit}
+
+    def one(self, method: str, start: np.ndarray, label: str | None = None) -> _Stage | None:
+        label = label or method
+        self.names.append(label)
+        try:
+            result = self.optimizer.optimize(start=start, method=method, maxiter=int(self.control.max_evaluations),
+                                             options=self._options(method), restart_edge=True,
+                                             use_analytic_gradient=True)
+        except (RuntimeError, ValueError, FloatingPointError, OverflowError, linalg.LinAlgError) as exc:
+            self.messages.append(f"{label}: failed ({exc})")
+            return None
+        self.evaluations += int(result.function_evals)
+        self.messages.append(f"{label}: {result.message}")
+        norm = np.inf if result.gradient_norm is None else float(result.gradient_norm)
+        return _Stage(np.asarray(result.theta, dtype=float), float(result.deviance), bool(result.converged),
+                      method, norm)
+
+    def _accepted(self, stage: _Stage, start: np.ndarray) -> bool:
+        near_zero = np.abs(stage.theta) <= 1e-4 * np.maximum(np.abs(start), 1.0)
+        return (stage.converged and np.isfinite(stage.deviance)
+                and stage.gradient_norm <= ACCEPT_GRADIENT_TOLERANCE * self.n_obs
+                and not np.any(near_zero & self.correlated_diagonal))
+
+    def run(self, start: np.ndarray) -> _Stage:
+        if self.control.optimizer != "auto":
+            return self._required(self.one(self.control.optimizer, start))
+        first = self.one("L-BFGS-B", start)
+        if first is not None and self._accepted(first, start):
+            return first
+        candidates = [s for s in (first, self.one("COBYQA", start)) if s is not None]
+        best = self._required(min(candidates, key=lambda s: s.deviance) if candidates else None)
+        restart = self.one("L-BFGS-B", best.theta, "L-BFGS-B restart")
+        if restart is not None:
+            tolerance = 1e-10 * max(1.0, abs(best.deviance))
+            if restart.deviance < best.deviance - tolerance or (
+                    restart.deviance <= best.deviance + tolerance and restart.converged):
+                best = restart
+        return best
+
+    def _required(self, stage: _Stage | None) -> _Stage:
+        if stage is None:
+            raise RuntimeError("the optimizer could not evaluate the model: " + "; ".join(self.messages))
+        return stage
+
+
 class Problem:
     """A prepared design (y, X, random blocks) that can be fitted by REML or ML.
+
+    The engine sees every column of X and of each random term divided by its
+    root mean square, so that the optimizer works in units free of the
+    predictors' scales; every number that leaves this class is mapped back to
+    the user's units (theta, beta, its covariance, the random effects, and the
+    REML criterion, which depends on the units of X).
 
     Parameters
     ----------
@@ -180,6 +381,12 @@ class Problem:
         self.X = np.ascontiguousarray(X, dtype=float)
         self.blocks = list(blocks)
         self.Z = sparse.hstack([b.z_matrix() for b in self.blocks], format="csc")
+        self.x_scale = _column_scales(self.X)
+        self.z_scales = [_column_scales(b.columns) for b in self.blocks]
+        self._theta_unit = np.concatenate(
+            [c[_theta_rows(b.k)] for b, c in zip(self.blocks, self.z_scales)] or [np.empty(0)])
+        scaled_blocks = [Block(b.codes, b.n_levels, b.columns / c) for b, c in zip(self.blocks, self.z_scales)]
+        scaled_Z = sparse.hstack([b.z_matrix() for b in scaled_blocks], format="csc")
         structures = [
             RandomEffectStructure(
                 grouping_factor=f"g{i}", term_names=[f"t{j}" for j in range(b.k)], n_levels=b.n_levels,
@@ -190,8 +397,9 @@ class Problem:
         ]
         n, p = self.X.shape
         self._matrices = ModelMatrices(
-            y=self.y, X=self.X, Z=self.Z, fixed_names=[f"x{j}" for j in range(p)], random_structures=structures,
-            n_obs=n, n_fixed=p, n_random=self.Z.shape[1], weights=np.ones(n), offset=np.zeros(n),
+            y=self.y, X=self.X / self.x_scale, Z=scaled_Z, fixed_names=[f"x{j}" for j in range(p)],
+            random_structures=structures, n_obs=n, n_fixed=p, n_random=scaled_Z.shape[1], weights=np.ones(n),
+            offset=np.zeros(n),
         )
         self._optimizers: dict[bool, object] = {}
         self._ZtZ = None
@@ -221,20 +429,29 @@ class Problem:
         twin._matrices = replace(self._matrices, y=twin.y)
         return twin
 
+    def _reml_offset(self, reml: bool) -> float:
+        """REML criterion in the user's units minus the scaled problem's: 2 sum(log scale of X)."""
+        return float(2 * np.sum(np.log(self.x_scale))) if reml else 0.0
+
+    def scaled_theta(self, theta: np.ndarray) -> np.ndarray:
+        """lme4's theta in the engine's units (random-effect columns of unit root mean square)."""
+        return np.asarray(theta, dtype=float) * self._theta_unit
+
     def to_lme4_theta(self, theta_engine: np.ndarray) -> np.ndarray:
         parts, start = [], 0
         for block, order in zip(self.blocks, self._order):
             size = block.k * (block.k + 1) // 2
             parts.append(theta_engine[start:start + size][order])
             start += size
-        return np.concatenate(parts)
+        return np.concatenate(parts) / self._theta_unit
 
     def from_lme4_theta(self, theta: np.ndarray) -> np.ndarray:
+        scaled = self.scaled_theta(theta)
         parts, start = [], 0
         for block, order in zip(self.blocks, self._order):
             size = block.k * (block.k + 1) // 2
             piece = np.empty(size)
-            piece[order] = theta[start:start + size]
+            piece[order] = scaled[start:start + size]
             parts.append(piece)
             start += size
         return np.concatenate(parts)
@@ -250,7 +467,8 @@ class Problem:
             start += size
         return out
 
-    def fit(self, *, reml: bool, start: np.ndarray | None = None) -> EngineFit:
+    def fit(self, *, reml: bool, start: np.ndarray | None = None, control: LmerControl | None = None
+            ) -> EngineFit:
         """Optimize the profiled REML criterion (or deviance) over theta.
 
         Parameters
@@ -258,50 +476,78 @@ class Problem:
         reml : bool
         start : numpy.ndarray, optional
             Starting theta in lme4's order (default: the engine's own start).
+        control : LmerControl, optional
+            Optimizer, evaluation limit and gradient tolerance.
         """
-        from mixedlm.models.control import LmerControl
-
+        control = LmerControl() if control is None else control
         optimizer = self._optimizer(reml)
-        control = LmerControl(optimizer=OPTIMIZER, maxiter=MAX_ITERATIONS)
-        start_engine = None if start is None else self.from_lme4_theta(np.asarray(start, dtype=float))
         with warnings.catch_warnings(), _one_blas_thread():
             warnings.simplefilter("ignore")  # mixedlm's own warnings; convergence is reported by the caller
-            result = optimizer.optimize(
-                start=start_engine, method=OPTIMIZER, maxiter=MAX_ITERATIONS,
-                options=control.get_scipy_options(optimizer=OPTIMIZER, maxiter=MAX_ITERATIONS),
-                restart_edge=True, use_analytic_gradient=control.use_analytic_gradient,
-            )
-        return self._estimates(
-            reml, np.asarray(result.theta, dtype=float), converged=bool(result.converged),
-            message=str(result.message), optimizer=str(result.optimizer), evaluations=int(result.function_evals),
-        )
+            start_engine = (optimizer.get_start_theta() if start is None
+                            else self.from_lme4_theta(np.asarray(start, dtype=float)))
+            stages = _Stages(optimizer, self._diagonal(correlated_only=True), control)
+            best = stages.run(start_engine)
+            gradient = self._projected_gradient(reml, best.theta)
+        max_gradient = float(np.max(np.abs(gradient))) if gradient.size else 0.0
+        converged = bool(best.converged) and max_gradient <= control.gradient_tolerance
+        info = OptInfo(optimizer=best.optimizer, evaluations=stages.evaluations, max_gradient=max_gradient,
+                       converged=converged, stages=tuple(stages.names), messages=tuple(stages.messages))
+        message = "; ".join(stages.messages)
+        if best.converged and not converged:
+            message += f"; the largest gradient, {max_gradient:.2g}, exceeds {control.gradient_tolerance:g}"
+        return self._estimates(reml, np.asarray(best.theta, dtype=float), converged=converged, message=message,
+                               optimizer=best.optimizer, evaluations=stages.evaluations, optinfo=info)
+
+    def _diagonal(self, *, correlated_only: bool) -> np.ndarray:
+        """Which entries of the engine's theta are diagonal entries of a T (of a T with k > 1)."""
+        parts = []
+        for block, order in zip(self.blocks, self._order):
+            lme4 = np.zeros(block.k * (block.k + 1) // 2, dtype=bool)
+            if block.k > 1 or not correlated_only:
+                lme4[_diagonal_positions(block.k)] = True
+            engine = np.empty_like(lme4)
+            engine[order] = lme4
+            parts.append(engine)
+        return np.concatenate(parts)
+
+    def _projected_gradient(self, reml: bool, theta_engine: np.ndarray) -> np.ndarray:
+        """Exact gradient of the objective at theta (engine units), zero where the bound at 0 holds it."""
+        _, gradient_of = self._optimizer(reml)._optimization_functions("L-BFGS-B", True)
+        if gradient_of is None or not theta_engine.size:
+            return np.zeros(theta_engine.size)
+        gradient = np.asarray(gradient_of(np.asarray(theta_engine, dtype=float)), dtype=float)
+        held = self._diagonal(correlated_only=False) & (theta_engine <= 1e-10) & (gradient > 0)
+        return np.where(held, 0.0, gradient)
 
     def evaluate(self, theta: np.ndarray, *, reml: bool) -> EngineFit:
         """The estimates at a given theta (lme4's order), without optimizing."""
         theta_engine = self.from_lme4_theta(np.asarray(theta, dtype=float))
         return self._estimates(reml, theta_engine, converged=True, message="evaluated at a given theta",
-                               optimizer="none", evaluations=1)
+                               optimizer="none", evaluations=1, optinfo=None)
 
     def _estimates(self, reml: bool, theta_engine: np.ndarray, **status) -> EngineFit:
         """beta, sigma, b, deviance and vcov(beta) at theta, from one penalized least-squares solve."""
         with _one_blas_thread():
             core = self._optimizer(reml)._final_evaluation(theta_engine)
         information = np.asarray(core.fixed_information)
-        vcov = core.sigma**2 * linalg.pinvh(information) if information.size else np.empty((0, 0))
+        vcov = _covariance_from_information(information, float(core.sigma)) / np.outer(self.x_scale, self.x_scale)
         b, start = [], 0
-        for block in self.blocks:
+        for block, scale in zip(self.blocks, self.z_scales):
             size = block.n_levels * block.k
-            b.append(np.asarray(core.u[start:start + size]).reshape(block.n_levels, block.k))
+            b.append(np.asarray(core.u[start:start + size]).reshape(block.n_levels, block.k) / scale)
             start += size
         status["converged"] = status["converged"] and bool(np.isfinite(core.deviance))
+        theta = self.to_lme4_theta(theta_engine)
         return EngineFit(
-            theta=self.to_lme4_theta(theta_engine), beta=np.asarray(core.beta, dtype=float), sigma=float(core.sigma),
-            b=b, deviance=float(core.deviance), vcov_beta=vcov, reml=reml, backend=backend(), **status,
+            theta=theta, beta=np.asarray(core.beta, dtype=float) / self.x_scale, sigma=float(core.sigma),
+            b=b, deviance=float(core.deviance) + self._reml_offset(reml), vcov_beta=vcov, reml=reml,
+            backend=backend(), scaled_theta=self.scaled_theta(theta), **status,
         )
 
     def deviance(self, theta: np.ndarray, *, reml: bool) -> float:
         """The profiled objective at lme4's `theta` (REML criterion or -2 log-likelihood)."""
-        return float(self._optimizer(reml).objective(self.from_lme4_theta(np.asarray(theta, dtype=float))))
+        theta_engine = self.from_lme4_theta(np.asarray(theta, dtype=float))
+        return float(self._optimizer(reml).objective(theta_engine)) + self._reml_offset(reml)
 
     def conditional_variances(self, theta: np.ndarray, sigma: float) -> list[np.ndarray]:
         """Conditional covariance of each group's random effects, as lme4's ranef(condVar = TRUE).

@@ -105,7 +105,10 @@ class EstimatorResult(_ShowTable):
     df_resid : float
         Residual degrees of freedom.
     backend : object
-        The underlying statsmodels or linearmodels results object.
+        The underlying statsmodels or linearmodels results object, fitted on
+        the model matrix's columns divided by their root mean square (so that
+        no predictor's units change another's numbers); ``coef_table()`` and
+        ``vcov`` are in the columns' own units.
     fingerprint : Fingerprint
         The response, rows and values used (to check that fits compare the same data).
 
@@ -408,6 +411,26 @@ def _panel(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> tuple[pd.Series,
     return y.set_axis(index), x.set_axis(index)
 
 
+def _unit_columns(x: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The columns divided by their root mean square, and those scales.
+
+    statsmodels and linearmodels solve with pseudo-inverses whose cut-off is
+    relative to the largest column, so a predictor in tiny or huge units would
+    change the others' numbers; they get unit-scale columns and
+    :func:`_in_user_units` maps their numbers back.
+    """
+    scale = np.sqrt((x.astype(float) ** 2).mean())
+    scale = scale.where((scale > 0) & np.isfinite(scale), 1.0)
+    return x / scale, scale
+
+
+def _in_user_units(scale: pd.Series, estimate, std_error, vcov) -> tuple:
+    """Estimates, standard errors and covariance of unit-scale columns, in the columns' own units."""
+    s = scale.reindex(pd.Index(estimate.index)).to_numpy()
+    vcov = pd.DataFrame(np.asarray(vcov, dtype=float) / np.outer(s, s), index=vcov.index, columns=vcov.columns)
+    return estimate / s, std_error / s, vcov
+
+
 def _tidy(estimate, std_error, p_value, df) -> pd.DataFrame:
     estimate = pd.Series(estimate, dtype=float)
     std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
@@ -468,6 +491,7 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
     (1.6051, 6.344)
     """
     y, x, clusters = _design(formula, data, cluster, "the cluster column", weights)
+    x, scale = _unit_columns(x)
     model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=_weights(data, weights, x.index))
     name = "pooled OLS" if weights is None else "pooled WLS"
     if cluster is None:
@@ -479,8 +503,9 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
                                                             use_t=True))
         method, df = f"{name} (cluster-robust CR1)", fit.df_resid_inference
         ngroups = {cluster: int(codes.max()) + 1}
-    table = _tidy(fit.params, fit.bse, fit.pvalues, df)
-    return EstimatorResult(method, formula, _named_vcov(fit.cov_params()), int(fit.nobs), ngroups,
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.bse, fit.cov_params())
+    table = _tidy(estimate, std_error, fit.pvalues, df)
+    return EstimatorResult(method, formula, _named_vcov(vcov), int(fit.nobs), ngroups,
                            float(np.sqrt(fit.mse_resid)), float(fit.df_resid), fit, _fingerprint(y, data), table)
 
 
@@ -596,6 +621,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     if method not in ("within", "dummy"):
         raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
     y, x, groups = _design(formula, data, group)
+    x, scale = _unit_columns(x)
     slopes = _varying_columns(x, groups, formula)
     if method == "within":
         panel_y, panel_x = _panel(y, x[slopes], groups)
@@ -608,6 +634,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
         fit = sm.OLS(y, pd.concat([x[slopes], dummies.set_index(x.index)], axis=1), hasconst=True).fit()
         estimate, std_error, p_value = fit.params[slopes], fit.bse[slopes], fit.pvalues[slopes]
         vcov, sigma = fit.cov_params().loc[slopes, slopes], float(np.sqrt(fit.mse_resid))
+    estimate, std_error, vcov = _in_user_units(scale, estimate, std_error, vcov)
     table = _tidy(estimate, std_error, p_value, fit.df_resid)
     return EstimatorResult(f"fixed effects ({method})", formula, _named_vcov(vcov), len(y),
                            {group: int(groups.nunique())}, sigma, float(fit.df_resid), fit, _fingerprint(y, data),
@@ -647,12 +674,14 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     5.7734
     """
     y, x, groups = _design(formula, data, group)
+    x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("between", lambda: BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted",
                                                                                 debiased=True))
-    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.std_errors, fit.cov)
+    table = _tidy(estimate, std_error, fit.pvalues, fit.df_resid)
     sigma = float(np.sqrt(fit.resid_ss / fit.df_resid))
-    return EstimatorResult("between groups", formula, _named_vcov(fit.cov), len(y),
+    return EstimatorResult("between groups", formula, _named_vcov(vcov), len(y),
                            {group: int(groups.nunique())}, sigma, float(fit.df_resid), fit, _fingerprint(y, data),
                            table)
 
@@ -899,6 +928,7 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     ['School', 'Residual']
     """
     y, x, groups = _design(formula, data, group)
+    x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("random_effects_gls", lambda: RandomEffects(panel_y, panel_x).fit(
         small_sample=small_sample, cov_type="unadjusted", debiased=True))
@@ -908,8 +938,9 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
                                "var2": pd.Series([None, None], dtype=object), "vcov": variances,
                                "sdcor": np.sqrt(variances)})[VARCORR_COLUMNS]
     theta = fit.theta["theta"].rename_axis(group).rename("theta")
-    table = _tidy(fit.params, fit.std_errors, fit.pvalues, fit.df_resid)
-    return RandomEffectsGLSResult("random effects GLS", formula, _named_vcov(fit.cov), len(y),
+    estimate, std_error, vcov = _in_user_units(scale, fit.params, fit.std_errors, fit.cov)
+    table = _tidy(estimate, std_error, fit.pvalues, fit.df_resid)
+    return RandomEffectsGLSResult("random effects GLS", formula, _named_vcov(vcov), len(y),
                                   {group: int(groups.nunique())}, float(np.sqrt(variances[1])),
                                   float(fit.df_resid), fit, _fingerprint(y, data), table, components, theta)
 

@@ -41,6 +41,7 @@ from mlmcourse._messages import (
     SingularFitWarning,
     require_type,
 )
+from mlmcourse._engine import LmerControl, OptInfo
 from mlmcourse.formula import (
     Coding,
     ModelFrame,
@@ -56,8 +57,8 @@ from mlmcourse.formula import (
     random_design,
 )
 
-__all__ = ["lmer", "lmer_design", "coef_frame", "LmerDesign", "LmerResult", "LmerSummary", "COEF_COLUMNS", "MlmWarning",
-           "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
+__all__ = ["lmer", "lmer_design", "coef_frame", "LmerControl", "OptInfo", "LmerDesign", "LmerResult", "LmerSummary",
+           "COEF_COLUMNS", "MlmWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, used by lme4 to drop collinear columns
@@ -66,7 +67,7 @@ COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "
 
 
 # ---------------------------------------------------------------- the stages
-def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
+def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, control: LmerControl | None = None) -> LmerResult:
     """Fit a linear mixed model by REML or maximum likelihood, as lme4's ``lmer()``.
 
     Parameters
@@ -81,6 +82,9 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     reml : bool, default True
         REML (lme4's default) or maximum likelihood (needed to compare models
         with different fixed effects).
+    control : LmerControl, optional
+        Optimizer, evaluation limit and gradient tolerance (lme4's
+        ``lmerControl()``); the default suits every model of the course.
 
     Returns
     -------
@@ -104,7 +108,10 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     Stages: parse -> check the data -> design (:func:`lmer_design`) -> deviance
     function -> optimize -> result (:meth:`LmerDesign.fit`). The engine
     (mixedlm's compiled core, see :mod:`mlmcourse._engine`) minimizes lme4's
-    profiled REML criterion over theta.
+    profiled REML criterion over theta, on predictors divided internally by
+    their root mean square, so that the units of a predictor change no reported
+    number beyond its own coefficient's scale. ``fit.optinfo`` says what the
+    optimizer did.
 
     Examples
     --------
@@ -114,7 +121,9 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True) -> LmerResult:
     (12.60468, -6489.969)
     """
     _check_reml(reml)
-    return lmer_design(formula, data).fit(reml=reml)
+    if control is not None and not isinstance(control, LmerControl):
+        raise TypeError(f"control must be an mlmcourse.LmerControl, not {type(control).__name__}")
+    return lmer_design(formula, data).fit(reml=reml, control=control)
 
 
 def _check_reml(reml) -> None:
@@ -257,10 +266,10 @@ class LmerDesign:
         _check_reml(reml)
         return self.problem.deviance(self._theta(theta), reml=bool(reml))
 
-    def fit(self, reml: bool = True, *, start=None) -> LmerResult:
+    def fit(self, reml: bool = True, *, start=None, control: LmerControl | None = None) -> LmerResult:
         """Minimise :meth:`deviance` over theta and return the fitted model (``optimizeLmer``, ``mkMerMod``)."""
         _check_reml(reml)
-        fit = self.problem.fit(reml=bool(reml), start=None if start is None else self._theta(start))
+        fit = self.problem.fit(reml=bool(reml), start=None if start is None else self._theta(start), control=control)
         return _shape_result(self, fit, self.data_name)
 
     def evaluate(self, theta, reml: bool = True) -> LmerResult:
@@ -359,7 +368,7 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
     frame, parsed = design.frame, design.parsed
     fitted = pd.Series(_linear_predictor(design, fit), index=frame.index, name="fitted")
     y = pd.Series(design.problem.y + _offset(design), index=frame.index)
-    singular_terms = _singular_terms(design.blocks, fit.theta)
+    singular_terms = _singular_terms(design.blocks, fit.scaled_theta)
     notes = list(design.notes) if warn_notes else []
     if singular_terms:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
@@ -379,7 +388,7 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
         groups={b.group: pd.Series(np.asarray(b.labels, dtype=object)[b.codes], index=frame.index, name=b.group)
                 for b in design.blocks},
         singular=singular, converged=fit.converged, messages=messages, data_name=data_name,
-        reference_levels=_reference_levels(design.coding), optimizer=fit.optimizer,
+        reference_levels=_reference_levels(design.coding), optimizer=fit.optimizer, optinfo=fit.optinfo,
         design=design, _fit=fit,
     )
     for message, category in notes:
@@ -494,6 +503,9 @@ class LmerResult:
         The optimizer whose estimates were kept.
     design : LmerDesign
         The design the model was fitted on (X, Z, Lambda(theta), deviance).
+    optinfo : OptInfo or None
+        What the optimizer did (stages, evaluations, final gradient, messages);
+        None for estimates evaluated at a given theta.
     """
 
     formula: str
@@ -517,6 +529,7 @@ class LmerResult:
     data_name: str
     reference_levels: dict
     optimizer: str
+    optinfo: _engine.OptInfo | None
     design: LmerDesign = field(repr=False)
     _fit: _engine.EngineFit = field(repr=False)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+import statsmodels.formula.api as smf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,14 +85,15 @@ def test_pooled_cluster_robust_is_cr1_with_clusters_minus_one_df(hs):
     robust = est.pooled("MathAch ~ SES * Sector", hs, cluster="School")
     np.testing.assert_allclose(robust.estimate, classic.estimate)
     assert (robust.coef_table()["df"] == 39).all() and robust.ngroups == {"School": 40}
-    x = classic.backend.model.exog
-    resid = classic.backend.resid.to_numpy()
+    ols = smf.ols("MathAch ~ SES * Sector", hs).fit()  # the design in the data's own units
+    x, resid = ols.model.exog, ols.resid.to_numpy()
     bread = np.linalg.inv(x.T @ x)
     meat = sum(np.outer(x[g].T @ resid[g], x[g].T @ resid[g])
                for g in hs.groupby("School").indices.values())
     n, k, clusters = x.shape[0], x.shape[1], 40
     cr1 = bread @ meat @ bread * clusters / (clusters - 1) * (n - 1) / (n - k)
-    np.testing.assert_allclose(robust.std_error.to_numpy(), np.sqrt(np.diag(cr1)), rtol=1e-10)
+    by_hand = pd.Series(np.sqrt(np.diag(cr1)), index=[est.lme4_term_name(c) for c in ols.model.exog_names])
+    np.testing.assert_allclose(robust.std_error.to_numpy(), by_hand[robust.std_error.index].to_numpy(), rtol=1e-10)
 
 
 def test_pooled_rejects_a_random_effects_formula(hs):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import mlmcourse
 from mlmcourse import _engine
-from mlmcourse.lmm import LmerResult, LmerWarning, lmer
+from mlmcourse.lmm import LmerControl, LmerResult, LmerWarning, lmer
 
 
 def _quiet_lmer(formula, data, **kwargs):
@@ -287,9 +287,8 @@ def test_lmer_refuses_to_run_without_the_compiled_core(monkeypatch, sleep):
         lmer("Reaction ~ Days + (Days | Subject)", sleep)
 
 
-def test_the_engine_uses_the_optimizer_it_is_given(monkeypatch, sleep, sleep_fit):
+def test_the_engine_uses_the_optimizer_it_is_given(sleep, sleep_fit):
     # the default, "auto", is exact-gradient L-BFGS-B with a COBYQA fallback
     assert sleep_fit.optimizer == "L-BFGS-B"
-    monkeypatch.setattr(_engine, "OPTIMIZER", "COBYQA")
-    m = lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    m = lmer("Reaction ~ Days + (Days | Subject)", sleep, control=LmerControl(optimizer="COBYQA"))
     assert m.optimizer == "COBYQA" and m.loglik == pytest.approx(sleep_fit.loglik, abs=1e-6)

@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 import mlmcourse
-from mlmcourse import _engine
-from mlmcourse.lmm import ConvergenceWarning, LmerWarning, SingularFitWarning, lmer
+from mlmcourse.lmm import ConvergenceWarning, LmerControl, LmerWarning, SingularFitWarning, lmer
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +195,8 @@ def test_random_slope_of_a_constant_is_flagged_singular(hs40):
     assert any("'one'" in message for message in singular)
 
 
-def test_non_converged_fit_is_flagged(hs40, monkeypatch):
-    monkeypatch.setattr(_engine, "MAX_ITERATIONS", 1)
+def test_non_converged_fit_is_flagged(hs40):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        m = lmer("MathAch ~ ses + (ses | School)", hs40)
+        m = lmer("MathAch ~ ses + (ses | School)", hs40, control=LmerControl(max_evaluations=1))
     assert not m.converged and "NOT converged" in repr(m)
     assert "Model failed to converge" in str(m.summary())
