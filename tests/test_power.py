@@ -169,3 +169,55 @@ def test_non_numeric_effect_is_a_type_error():
 def test_summarise_refuses_other_tables():
     with pytest.raises(ValueError, match="not power_replicates"):
         power.summarise_power(pd.DataFrame({"rep": [0]}))
+
+
+# ----------------------------------------------------------------- figures
+@pytest.fixture
+def fresh_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def test_power_curves_draw_the_formula_values(fresh_axes):
+    from mlmcourse import plots
+
+    table = power.analytic_power("cluster_randomised", n_groups=[10, 20, 40], n_per_group=[5, 20], icc=0.1,
+                                 effect=0.4)
+    plots.power_curves(table, ax=fresh_axes)
+    small = fresh_axes.get_lines()[0]
+    assert small.get_xdata().tolist() == [10, 20, 40]
+    assert np.allclose(small.get_ydata(), table.loc[table["n_per_group"] == 5, "power"])
+    assert [t.get_text() for t in fresh_axes.get_legend().get_texts()] == ["5", "20"]
+
+
+def test_power_curves_show_simulation_intervals(fresh_axes):
+    from mlmcourse import plots
+
+    table = power.power_simulation("cluster_randomised", n_groups=[8, 12], n_per_group=5, icc=0.1, effect=0.5,
+                                   n_reps=10, seed=1, progress=False)
+    plots.power_curves(table, ax=fresh_axes)
+    dashed = [line for line in fresh_axes.get_lines() if line.get_linestyle() == "--"]
+    assert any(np.allclose(line.get_ydata(), table["power_analytic"]) for line in dashed)
+    assert len(fresh_axes.collections) == 1  # one set of error bars
+
+
+def test_cost_tradeoff_circles_the_best_design(fresh_axes):
+    from mlmcourse import plots
+
+    table = pd.DataFrame({"n_per_group": [20, 5, 10], "power": [0.65, 0.6, 0.7], "n_groups": [30, 80, 50]})
+    plots.cost_tradeoff(table, ax=fresh_axes)
+    circle = fresh_axes.get_lines()[1]
+    assert circle.get_xdata().tolist() == [10] and circle.get_ydata().tolist() == [0.7]
+
+
+def test_power_curves_name_a_missing_column(fresh_axes):
+    from mlmcourse import plots
+
+    with pytest.raises(KeyError, match="column 'n_per_group' is not in the data"):
+        plots.power_curves(pd.DataFrame({"n_groups": [10], "power": [0.5]}), ax=fresh_axes)
