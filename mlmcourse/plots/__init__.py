@@ -20,12 +20,15 @@ None of them calls ``plt.show()``.
 ``varying_slopes``          fitted group lines with the fixed-effect lines
 ``variance_fan``            between-group variance as a function of x
 ``residual_plots``          residuals vs fitted and normal Q-Q plots
+``power_curves``            power against the number of groups, one curve per group size
+``cost_tradeoff``           power of the designs one budget buys
 ==========================  ==================================================
 """
 
 from mlmcourse.plots._base import COLORS, PALETTE, set_theme
 from mlmcourse.plots.data import beta_space, dispersion_ellipse, group_lines, within_between
 from mlmcourse.plots.fitted import caterpillar, residual_plots, variance_fan, variance_partition, varying_slopes
+from mlmcourse.plots.power import cost_tradeoff, power_curves
 from mlmcourse.plots.pooling import pooling_lines, shrinkage_arrows, shrinkage_beta_space
 
 __all__ = [
@@ -44,4 +47,6 @@ __all__ = [
     "varying_slopes",
     "variance_fan",
     "residual_plots",
+    "power_curves",
+    "cost_tradeoff",
 ]
