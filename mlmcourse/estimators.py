@@ -27,7 +27,7 @@ from linearmodels import BetweenOLS, PanelOLS, RandomEffects
 from scipy import stats
 from statsmodels.multivariate.manova import MANOVA
 
-from mlmcourse.groups import add_group_means, group_table
+from mlmcourse.groups import center, group_table
 
 __all__ = [
     "TIDY_COLUMNS",
@@ -963,7 +963,7 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
     estimates. With group means of all level-1 covariates the within
     effect equals the fixed-effects estimate (Mundlak 1978); Bell & Jones
     (2015) call the "rewb" form the REWB model. Group means come from
-    :func:`mlmcourse.groups.add_group_means` over all rows with a value.
+    :func:`mlmcourse.groups.center` over all rows with a value.
 
     Examples
     --------
@@ -979,7 +979,7 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
         raise ValueError(f"kind must be 'rewb' or 'mundlak', not {kind!r}")
     if group in variables:
         raise ValueError(f"{group!r} is the grouping column; list level-1 variables in `variables`")
-    augmented = add_group_means(data, variables, group)
+    augmented = center(data, variables, group)
     lmer_formula = _rewrite_formula(formula, group, variables, kind)
     fit = lmer(lmer_formula, augmented, reml=reml)
     rows = [row for variable in variables for row in _effect_rows(fit, variable, kind)]
