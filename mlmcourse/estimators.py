@@ -35,7 +35,7 @@ from statsmodels.multivariate.manova import MANOVA
 from mlmcourse._messages import DataWarning, Fingerprint
 from mlmcourse.formula import ColumnNotFoundError, independent_columns, model_frame, parse_rhs, \
     fixed_design, regression_design
-from mlmcourse.groups import add_group_means, group_table
+from mlmcourse.groups import center, group_table
 from mlmcourse.lmm import COEF_COLUMNS, LmerWarning, coef_frame
 
 __all__ = [
@@ -1012,7 +1012,7 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
     estimates. With group means of all level-1 covariates the within
     effect equals the fixed-effects estimate (Mundlak 1978); Bell & Jones
     (2015) call the "rewb" form the REWB model. Group means come from
-    :func:`mlmcourse.groups.add_group_means` over all rows with a value.
+    :func:`mlmcourse.groups.center` over all rows with a value.
 
     Examples
     --------
@@ -1028,7 +1028,7 @@ def within_between(formula: str, data: pd.DataFrame, group: str, variables: str 
         raise ValueError(f"kind must be 'rewb' or 'mundlak', not {kind!r}")
     if group in variables:
         raise ValueError(f"{group!r} is the grouping column; list level-1 variables in `variables`")
-    augmented = add_group_means(data, variables, group)
+    augmented = center(data, variables, group)
     lmer_formula = _rewrite_formula(formula, group, variables, kind)
     fit = lmer(lmer_formula, augmented, reml=reml)
     rows = [row for variable in variables for row in _effect_rows(fit, variable, kind)]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["group_mean", "within_deviation", "add_group_means", "group_table", "variable_levels"]
+__all__ = ["center", "group_table", "variable_levels"]
 
 
 def _check_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -32,52 +32,77 @@ def _numeric(data: pd.DataFrame, column: str) -> pd.Series:
     return values.astype(float)
 
 
-def group_mean(data: pd.DataFrame, column: str, group: str) -> pd.Series:
-    """The mean of `column` in each row's group, repeated on every row.
-
-    Notes
-    -----
-    :math:`\\bar x_{\\cdot j}` for each row :math:`i` of group :math:`j`; the
-    contextual (compositional) variable (``cvar`` in the SCS course text).
-    Missing values are ignored in the mean.
-
-    Examples
-    --------
-    >>> import mlmcourse
-    >>> hs = mlmcourse.load("hsb40")
-    >>> round(float(group_mean(hs, "SES", "School").iloc[0]), 4)
-    0.3453
-    """
-    _check_columns(data, [column, group])
+def _group_means(data: pd.DataFrame, column: str, group: str) -> pd.Series:
     values = _numeric(data, column)
-    return values.groupby(data[group], observed=True, sort=False).transform("mean").rename(f"{column}_mean")
+    return values.groupby(data[group], observed=True, sort=False).transform("mean")
 
 
-def within_deviation(data: pd.DataFrame, column: str, group: str) -> pd.Series:
-    """Deviation of `column` from its group mean (group-mean centring).
+def center(
+    data: pd.DataFrame, columns: str | Sequence[str], group: str | None, how: str = "within"
+) -> pd.DataFrame:
+    """Return a copy of `data` with centred versions of `columns` and their group means.
 
-    Notes
-    -----
-    :math:`x_{ij} - \\bar x_{\\cdot j}`; ``dvar`` in the SCS course text. Its
-    group means are exactly zero, so it carries only within-group variation.
-    """
-    mean = group_mean(data, column, group)
-    return (_numeric(data, column) - mean).rename(f"{column}_within")
-
-
-def add_group_means(data: pd.DataFrame, columns: str | Sequence[str], group: str) -> pd.DataFrame:
-    """Return a copy of `data` with ``<col>_mean`` and ``<col>_within`` for each column.
+    Parameters
+    ----------
+    data : DataFrame
+    columns : str or list of str
+        Numeric level-1 columns to centre.
+    group : str or None
+        The grouping column whose means are added. With ``how="grand"`` it
+        may be None: then only the grand-mean centred columns are added.
+    how : {"within", "grand"}, default "within"
+        ``"within"``: centring within cluster (CWC), the deviation from the
+        row's group mean. ``"grand"``: centring at the grand mean (CGM), the
+        deviation from the mean over all rows.
 
     Returns
     -------
     pandas.DataFrame
-        `data` plus two columns per variable: the group mean (``<col>_mean``)
-        and the within-group deviation (``<col>_within``).
+        `data` (unchanged rows and columns) plus, for each column ``x``:
+
+        * ``x_mean``: the mean of ``x`` in the row's group (when `group` is
+          given), the same on every row of the group;
+        * ``x_within`` (``how="within"``): ``x - x_mean``, whose group means
+          are exactly zero; or ``x_grand`` (``how="grand"``): ``x`` minus the
+          mean of ``x`` over all rows with a value.
+
+        Existing columns with these names are replaced.
+
+    Notes
+    -----
+    CWC: :math:`x_{ij} - \\bar x_{\\cdot j}`; CGM: :math:`x_{ij} - \\bar x_{\\cdot\\cdot}`
+    (Enders & Tofighi 2007; ``cvar``/``dvar`` in the SCS course text; Stata
+    ``egen x_mean = mean(x), by(group)``). A CWC slope is the pure
+    within-group effect; a CGM slope mixes within and between effects unless
+    ``x_mean`` is also in the model, and then the ``x_mean`` coefficient is
+    the contextual effect. Missing values are ignored in the means and stay
+    missing in the centred column.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> hs = center(mlmcourse.load("hsb40"), "SES", "School")
+    >>> round(float(hs["SES_mean"].iloc[0]), 4), round(float(hs["SES_within"].iloc[0]), 4)
+    (0.3453, 0.5367)
+    >>> grand = center(hs, "SES", None, how="grand")
+    >>> abs(float(grand["SES_grand"].mean())) < 1e-12
+    True
     """
+    if how not in ("within", "grand"):
+        raise ValueError(f"how must be 'within' or 'grand', not {how!r}")
+    if group is None and how == "within":
+        raise ValueError("centring within cluster needs a grouping column: give `group`")
+    columns = _as_list(columns)
+    _check_columns(data, columns + ([group] if group is not None else []))
     out = data.copy()
-    for column in _as_list(columns):
-        out[f"{column}_mean"] = group_mean(data, column, group)
-        out[f"{column}_within"] = within_deviation(data, column, group)
+    for column in columns:
+        values = _numeric(data, column)
+        if group is not None:
+            out[f"{column}_mean"] = _group_means(data, column, group)
+        if how == "within":
+            out[f"{column}_within"] = values - out[f"{column}_mean"]
+        else:
+            out[f"{column}_grand"] = values - values.mean()
     return out
 
 

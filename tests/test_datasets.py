@@ -47,6 +47,7 @@ def test_hsb_merges_school_variables():
         ("scotssec", (3435, 6), ["primary", "second"]),
         ("sleepstudy", (180, 3), ["Subject"]),
         ("oxboys", (234, 4), ["Subject"]),
+        ("egsingle", (7230, 12), ["schoolid", "childid"]),
     ],
 )
 def test_shapes_and_string_ids(name, shape, ids):
@@ -103,3 +104,13 @@ def test_corrupt_file_is_detected(monkeypatch):
     monkeypatch.setattr(ds, "_checksums", lambda: {"sleepstudy.csv": "0" * 64})
     with pytest.raises(ds.DataCorruptionError, match="sleepstudy.csv.*corrupt"):
         mlmcourse.load("sleepstudy")
+
+
+def test_egsingle_is_three_level():
+    # mlmRev::egsingle: 7230 yearly scores, 1721 children, 60 schools, each child in one school
+    eg = mlmcourse.load("egsingle")
+    assert (eg["childid"].nunique(), eg["schoolid"].nunique()) == (1721, 60)
+    assert eg.groupby("childid")["schoolid"].nunique().max() == 1
+    levels = mlmcourse.describe("egsingle").set_index("variable")["level"]
+    assert levels["lowinc"] == 3 and levels["female"] == 2 and levels["year"] == 1
+    assert sorted(eg["year"].unique()) == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]

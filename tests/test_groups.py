@@ -15,23 +15,41 @@ def hs():
     return mlmcourse.load("hsb40")
 
 
-def test_group_mean_matches_groupby(hs):
-    means = groups.group_mean(hs, "SES", "School")
-    expected = hs.groupby("School")["SES"].mean()
-    np.testing.assert_allclose(means.to_numpy(), hs["School"].map(expected).to_numpy())
-    assert means.name == "SES_mean"
+def test_center_within_adds_group_mean_and_deviation(hs):
+    # Stata: egen SES_mean = mean(SES), by(School); gen SES_within = SES - SES_mean
+    out = groups.center(hs, "SES", "School")
+    expected = hs["School"].map(hs.groupby("School")["SES"].mean())
+    np.testing.assert_allclose(out["SES_mean"].to_numpy(), expected.to_numpy())
+    np.testing.assert_allclose(out["SES_within"], hs["SES"] - expected)
+    assert list(out.columns) == [*hs.columns, "SES_mean", "SES_within"]
 
 
-def test_within_deviation_sums_to_zero_by_group(hs):
-    dev = groups.within_deviation(hs, "SES", "School")
-    np.testing.assert_allclose(dev.groupby(hs["School"]).sum(), 0, atol=1e-10)
+def test_center_within_deviations_sum_to_zero_by_group(hs):
+    out = groups.center(hs, ["SES", "MathAch"], "School")
+    np.testing.assert_allclose(out.groupby("School")[["SES_within", "MathAch_within"]].sum(), 0, atol=1e-10)
 
 
-def test_add_group_means_keeps_original(hs):
-    out = groups.add_group_means(hs, ["SES", "MathAch"], "School")
-    assert {"SES_mean", "SES_within", "MathAch_mean", "MathAch_within"} <= set(out.columns)
-    assert "SES_mean" not in hs.columns
-    np.testing.assert_allclose(out["SES_mean"] + out["SES_within"], out["SES"])
+def test_center_grand_subtracts_the_overall_mean(hs):
+    out = groups.center(hs, "SES", "School", how="grand")
+    np.testing.assert_allclose(out["SES_grand"], hs["SES"] - hs["SES"].mean())
+    assert "SES_mean" in out.columns and "SES_within" not in out.columns
+    alone = groups.center(hs, "SES", None, how="grand")
+    assert list(alone.columns) == [*hs.columns, "SES_grand"]
+
+
+def test_center_leaves_the_input_unchanged(hs):
+    before = hs.copy()
+    groups.center(hs, ["SES", "MathAch"], "School")
+    pd.testing.assert_frame_equal(hs, before)
+
+
+def test_center_keeps_missing_values_missing():
+    data = pd.DataFrame({"g": ["a", "a", "b", "b"], "x": [1.0, np.nan, 3.0, 5.0]})
+    out = groups.center(data, "x", "g")
+    assert out["x_mean"].tolist() == [1.0, 1.0, 4.0, 4.0]
+    assert np.isnan(out.loc[1, "x_within"]) and out.loc[3, "x_within"] == 1.0
+    grand = groups.center(data, "x", "g", how="grand")
+    np.testing.assert_allclose(grand["x_grand"].dropna(), [-2.0, 0.0, 2.0])
 
 
 def test_variable_levels_hsb40(hs):
@@ -55,22 +73,26 @@ def test_group_table_other_statistic(hs):
     np.testing.assert_allclose(table["MathAch_std"], expected.loc[table.index])
 
 
-def test_errors_name_the_column(hs):
+def test_errors_name_the_culprit(hs):
     with pytest.raises(KeyError, match="'sess'"):
-        groups.group_mean(hs, "sess", "School")
+        groups.center(hs, "sess", "School")
     with pytest.raises(KeyError, match="'school'"):
-        groups.group_mean(hs, "SES", "school")
+        groups.center(hs, "SES", "school")
     with pytest.raises(TypeError, match="'Sector' is not numeric"):
-        groups.group_mean(hs, "Sector", "School")
+        groups.center(hs, "Sector", "School")
     with pytest.raises(TypeError, match="DataFrame"):
-        groups.group_mean(hs.to_numpy(), "SES", "School")
+        groups.center(hs.to_numpy(), "SES", "School")
+    with pytest.raises(ValueError, match="'group-mean'"):
+        groups.center(hs, "SES", "School", how="group-mean")
+    with pytest.raises(ValueError, match="needs a grouping column"):
+        groups.center(hs, "SES", None)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abcd"), st.floats(-100, 100)), min_size=1, max_size=40))
-def test_group_mean_is_invariant_to_row_order(rows):
+def test_center_is_invariant_to_row_order(rows):
     data = pd.DataFrame(rows, columns=["g", "x"])
     shuffled = data.sample(frac=1, random_state=1)
-    original = groups.group_mean(data, "x", "g")
-    again = groups.group_mean(shuffled, "x", "g").loc[data.index]
-    np.testing.assert_allclose(original, again, rtol=1e-9, atol=1e-9)
+    original = groups.center(data, "x", "g")
+    again = groups.center(shuffled, "x", "g").loc[data.index]
+    np.testing.assert_allclose(original[["x_mean", "x_within"]], again[["x_mean", "x_within"]], rtol=1e-9, atol=1e-9)

@@ -93,14 +93,13 @@ CALLS = {
     "se_inflation": [lambda: variance.se_inflation(0.5, 0.2, 31)],
     "shrinkage": [lambda: variance.shrinkage(fit()), lambda: variance.shrinkage(fit(), "School")],
     "gls_mean": [lambda: variance.gls_mean(fit("MathAch ~ 1 + (1 | School)"))],
-    "group_mean": [lambda: groups.group_mean(data("hsb40"), "SES", "School")],
-    "within_deviation": [lambda: groups.within_deviation(data("hsb40"), "SES", "School")],
-    "add_group_means": [lambda: groups.add_group_means(data("hsb40"), "SES", "School")],
+    "center": [lambda: groups.center(data("hsb40"), "SES", "School"),
+               lambda: groups.center(data("hsb40"), "SES", "School", how="grand")],
     "group_table": [lambda: groups.group_table(data("hsb40"), "School")],
     "variable_levels": [lambda: groups.variable_levels(data("hsb40"), "School")],
 }
 #: Functions whose DataFrame is data (columns named after the user's variables), not a result table.
-DATA_FRAMES = {"add_group_means", "group_table", "variable_levels", "parametric_bootstrap"}
+DATA_FRAMES = {"center", "group_table", "variable_levels", "parametric_bootstrap"}
 
 
 def _public_functions():
