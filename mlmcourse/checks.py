@@ -11,9 +11,9 @@ command (``mlmcourse-grade``) scores a submitted notebook.
 Examples
 --------
 >>> from mlmcourse.checks import check, exercises
->>> "icc-ex2" in exercises()
+>>> "icc-ex1" in exercises()
 True
->>> check("icc-ex2", "not a number", quiet=True).correct
+>>> check("icc-ex1", "not a number", quiet=True).correct
 False
 """
 

@@ -158,9 +158,9 @@ def _draw(layout: _Layout, rng: np.random.Generator, icc: float, effect: float, 
 class _Refitter:
     """The template fit of a design, refitted to new responses.
 
-    This is the only place in the module that reaches into a fitted model's
-    internals (``LmerResult._refit`` and the prepared design); once the
-    package has public ``refit``/``simulate`` methods, only this class changes.
+    Replicates are refitted on the template's design (``LmerResult.design``,
+    lme4's stages) with only the response changed: the engine's fit, without
+    building a full result each time.
     """
 
     def __init__(self, template: LmerResult):
@@ -170,11 +170,12 @@ class _Refitter:
 
     def fit(self, y: np.ndarray):
         """An engine fit (beta, vcov_beta, deviance, theta, converged) of the same model to `y`."""
-        return self.template._refit(y)
+        problem = self.template.design.problem.with_response(y)
+        return problem.fit(reml=self.template.reml, start=self.template.theta)
 
     def null_objective(self, y: np.ndarray) -> float:
         """The same criterion (REML) at tau = 0: the model without the random part."""
-        problem = self.template._design.problem.with_response(y)
+        problem = self.template.design.problem.with_response(y)
         return problem.deviance(np.zeros(self.n_theta), reml=self.template.reml)
 
 

@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .estimators import _design, _group_labels
+from mlmcourse.estimators import _design
+from mlmcourse.lmm import COEF_COLUMNS
 
 __all__ = ["ClusterRobustResult", "cluster_robust", "COEF_COLUMNS"]
-
-COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
 TYPES = ("CR1", "CR2")
 
 
@@ -175,8 +174,7 @@ def cluster_robust(formula: str, data: pd.DataFrame, group: str, *, type: str = 
     _check_type(type)
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level!r}")
-    y, x_frame = _design(formula, data)
-    labels = _group_labels(data, group, x_frame.index)
+    y, x_frame, labels = _design(formula, data, group, "the cluster column")
     codes, uniques = pd.factorize(labels)
     if len(uniques) < 2:
         raise ValueError(f"cluster-robust standard errors need at least 2 clusters; {group!r} has {len(uniques)}")

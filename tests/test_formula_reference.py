@@ -123,7 +123,7 @@ def test_estimator_names_and_numbers_match_lm(key):
         warnings.simplefilter("always")
         fit = est.pooled(record["formula"], course_data(record["data"]))
     kept = [n for n in record["names"] if n not in record["dropped"]]
-    assert list(fit.table["term"]) == kept
+    assert list(fit.coef_table()["term"]) == kept
     np.testing.assert_allclose(fit.estimate[kept], [record["estimate"][n] for n in kept], rtol=1e-6, atol=1e-10)
     np.testing.assert_allclose(fit.std_error[kept], [record["std_error"][n] for n in kept], rtol=1e-6)
     np.testing.assert_allclose(fit.sigma, record["sigma"], rtol=1e-6)
@@ -138,6 +138,6 @@ def test_fixed_effects_dummy_names_a_collinear_copy():
     with pytest.warns(LmerWarning, match="SES2"):
         fit = est.fixed_effects("MathAch ~ SES + SES2", data, "School", method="dummy")
     alone = est.fixed_effects("MathAch ~ SES", data, "School", method="dummy")
-    assert list(fit.table["term"]) == ["SES"]
+    assert list(fit.coef_table()["term"]) == ["SES"]
     np.testing.assert_allclose(fit.estimate["SES"], alone.estimate["SES"], rtol=1e-12)
     np.testing.assert_allclose(fit.std_error["SES"], alone.std_error["SES"], rtol=1e-12)

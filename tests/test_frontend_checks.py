@@ -30,7 +30,7 @@ def test_every_estimator_reads_r_transformations(hs, function):
     args = () if function is est.pooled else ("School",)
     with pytest.warns(LmerWarning, match=r"I\(SES\^2/2\)"):
         result = function("MathAch ~ poly(SES, 2) + I(SES^2/2)", hs, *args)
-    terms = result.stage1.terms if function is est.two_stage else list(result.table["term"].unique())
+    terms = result.stage1.terms if function is est.two_stage else list(result.coef_table()["term"].unique())
     assert [t for t in terms if t != "(Intercept)"] == ["poly(SES, 2)1", "poly(SES, 2)2"]
 
 
@@ -54,7 +54,7 @@ def test_ordered_factor_gets_polynomial_contrasts_in_estimators(hs):
     data = hs.assign(size_band=pd.cut(hs["Size"], [0, 800, 1500, 3000], labels=["small", "mid", "large"]))
     assert data["size_band"].cat.ordered
     fit = est.pooled("MathAch ~ size_band", data)
-    assert list(fit.table["term"]) == ["(Intercept)", "size_band.L", "size_band.Q"]
+    assert list(fit.coef_table()["term"]) == ["(Intercept)", "size_band.L", "size_band.Q"]
 
 
 # ------------------------------------------------------ rank, groups, response
@@ -64,11 +64,11 @@ def test_pooled_drops_a_collinear_copy_as_lmer_does(hs):
     with pytest.warns(LmerWarning, match="rank deficient.*SES2"):
         fit = est.pooled("MathAch ~ SES + SES2", data)
     alone = est.pooled("MathAch ~ SES", hs)
-    assert list(fit.table["term"]) == ["(Intercept)", "SES"]
+    assert list(fit.coef_table()["term"]) == ["(Intercept)", "SES"]
     np.testing.assert_allclose(fit.std_error, alone.std_error, rtol=1e-12)
     with pytest.warns(LmerWarning, match="SES2"):
         mixed = lmer("MathAch ~ SES + SES2 + (1 | School)", data)
-    assert list(mixed.fixef.index) == list(fit.table["term"])
+    assert list(mixed.fixef.index) == list(fit.coef_table()["term"])
 
 
 def test_fixed_effects_within_drops_a_term_collinear_within_groups(hs):
@@ -76,7 +76,7 @@ def test_fixed_effects_within_drops_a_term_collinear_within_groups(hs):
     data = hs.assign(z=hs["SES"] + hs["MEANSES"])
     with pytest.warns(LmerWarning, match=r"\['z'\] are linear combinations"):
         fit = est.fixed_effects("MathAch ~ SES + z", data, "School")
-    assert list(fit.table["term"]) == ["SES"]
+    assert list(fit.coef_table()["term"]) == ["SES"]
 
 
 @pytest.mark.parametrize("function", GROUPED)
