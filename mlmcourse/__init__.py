@@ -5,7 +5,7 @@ lme4's numbers, computes the estimators the course compares and draws the
 course's figures.
 
 Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``estimators``,
-``inference``, ``variance``, ``simulate`` and ``plots``; each is imported on
+``inference``, ``variance``, ``simulate``, ``plots`` and ``report``; each is imported on
 first use, so ``import mlmcourse`` stays fast.
 """
 
@@ -16,7 +16,7 @@ from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularF
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "report")
 
 __all__ = [
     "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
