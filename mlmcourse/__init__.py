@@ -5,7 +5,7 @@ lme4's numbers, computes the estimators the course compares and draws the
 course's figures.
 
 Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``estimators``,
-``inference``, ``variance``, ``simulate``, ``power`` and ``plots``; each is imported on
+``inference``, ``variance``, ``simulate``, ``power``, ``plots`` and ``report``; each is imported on
 first use, so ``import mlmcourse`` stays fast.
 """
 
@@ -17,7 +17,7 @@ from mlmcourse.lmm import LmerControl, LmerDesign, LmerResult, lmer, lmer_design
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "power")
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "power", "report")
 
 __all__ = [
     "load", "datasets", "describe", "lmer", "lmer_design", "LmerControl", "LmerDesign", "LmerResult", "MlmWarning",
