@@ -166,7 +166,7 @@ class ParsedFormula:
 # --------------------------------------------------------------------- tokens
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)"
-    r"|(?P<op>\|\||[-+*:/^|()~,])|(?P<bad>\S))"
+    r"|(?P<op>\|\||[-+*:/^|()~,=])|(?P<bad>\S))"
 )
 
 
@@ -288,27 +288,63 @@ class _Parser:
         if name not in FORMULA_FUNCTIONS:
             raise _function_error(self.text, offset, name)
         args = self.call_args(name)
+        label = f"{name}({', '.join(_deparse_arg(key, node) for key, node in args)})"
         if name == "poly":
-            if len(args) != 2 or args[1][0] != "num" or not float(args[1][1]).is_integer() or args[1][1] < 1:
+            bound = self.bind(name, args, ("x", "degree", "raw"), required=2)
+            degree = bound["degree"]
+            if degree[0] != "num" or not float(degree[1]).is_integer() or degree[1] < 1:
                 raise FormulaError(f"formula {self.text!r}: poly() needs a column and a whole-number degree, "
                                    "e.g. poly(x, 2)")
-            spec = Spec("poly", f"poly({deparse(args[0])}, {int(args[1][1])})", args[0], int(args[1][1]))
-        elif len(args) != 1:
-            raise FormulaError(f"formula {self.text!r}: {name}() takes one argument, not {len(args)}")
-        elif name in ("scale", "factor", "offset"):
-            spec = Spec(name, f"{name}({deparse(args[0])})", args[0])
+            spec = Spec("poly", label, bound["x"], int(degree[1]), powers=self.logical(bound.get("raw"), False))
+        elif name == "scale":
+            bound = self.bind(name, args, ("x", "center", "scale"), required=1)
+            spec = Spec("scale", label, bound["x"], center=self.logical(bound.get("center"), True),
+                        scaled=self.logical(bound.get("scale"), True))
         else:
-            node = ("call", name, args)
-            spec = Spec("arith", deparse(node), node)
+            node = self.bind(name, args, ("x",), required=1)["x"]
+            spec = Spec(name, label, node) if name in ("factor", "offset") else \
+                Spec("arith", label, ("call", name, [node]))
         self.specs[spec.label] = spec
         return ("offset", spec.label) if name == "offset" else ("var", spec.label)
 
+    def bind(self, name: str, args: list, params: tuple, required: int) -> dict:
+        """Match positional and keyword arguments to a function's parameters, as R does."""
+        bound = {}
+        for position, (key, node) in enumerate(args):
+            key = key or (params[position] if position < len(params) else None)
+            if key not in params or key in bound:
+                raise FormulaError(f"formula {self.text!r}: {name}() takes the arguments "
+                                   f"{', '.join(params)}; {_deparse_arg(key, node)} is not one of them"
+                                   if key not in params else f"formula {self.text!r}: {name}() has two {key!r}")
+            bound[key] = node
+        missing = [p for p in params[:required] if p not in bound]
+        if missing:
+            raise FormulaError(f"formula {self.text!r}: {name}() needs {' and '.join(missing)}"
+                               + (", e.g. poly(x, 2)" if name == "poly" else ""))
+        return bound
+
+    def logical(self, node, default: bool) -> bool:
+        if node is None:
+            return default
+        if node[0] == "col" and node[1] in ("TRUE", "T", "FALSE", "F"):
+            return node[1] in ("TRUE", "T")
+        raise FormulaError(f"formula {self.text!r}: expected TRUE or FALSE, not {deparse(node)}, as in "
+                           "scale(x, center = TRUE or FALSE) and poly(x, 2, raw = TRUE or FALSE)")
+
     def call_args(self, name: str) -> list:
+        """The arguments of a call as (keyword or None, expression) pairs."""
         self.take()  # "("
-        args = [self.arith_sum()]
-        while self.peek() == ",":
+        args = []
+        while True:
+            key = None
+            if self.pos + 1 < len(self.tokens) and self.tokens[self.pos][0] == "name" and \
+                    self.tokens[self.pos + 1][1] == "=":
+                key = self.take()[1]
+                self.take()
+            args.append((key, self.arith_sum()))
+            if self.peek() != ",":
+                break
             self.take()
-            args.append(self.arith_sum())
         if self.peek() != ")":
             raise self.fail(f"{name}() is not closed, or has something other than arithmetic inside")
         self.take()
@@ -348,10 +384,8 @@ class _Parser:
         if kind == "name" and self.peek() == "(":
             if value not in MATH_FUNCTIONS and value != "I":
                 raise _function_error(self.text, offset, value, inside=True)
-            args = self.call_args(value)
-            if len(args) != 1:
-                raise FormulaError(f"formula {self.text!r}: {value}() takes one argument, not {len(args)}")
-            return ("call", value, args)
+            node = self.bind(value, self.call_args(value), ("x",), required=1)["x"]
+            return ("call", value, [node])
         if kind == "name":
             return ("col", value)
         if value == "(":
@@ -362,6 +396,10 @@ class _Parser:
             return ("paren", inner)
         self.pos -= 1
         raise self.fail(f"unexpected {value!r} in arithmetic")
+
+
+def _deparse_arg(key: str | None, node) -> str:
+    return deparse(node) if key is None else f"{key} = {deparse(node)}"
 
 
 def _function_error(text: str, offset: int, name: str, inside: bool = False) -> FormulaError:

@@ -244,12 +244,19 @@ class Spec:
         The argument as an arithmetic expression (``("col", name)`` for a column).
     degree : int
         The degree of ``poly()``; 0 otherwise.
+    powers : bool
+        ``poly(x, k, raw = TRUE)``: the powers x, x^2, ... instead of orthogonal polynomials.
+    center, scaled : bool
+        ``scale()``'s ``center`` and ``scale`` arguments.
     """
 
     kind: str
     label: str
     node: tuple
     degree: int = 0
+    powers: bool = False
+    center: bool = True
+    scaled: bool = True
 
     @property
     def columns(self) -> list[str]:
@@ -305,6 +312,8 @@ class Variable:
         x = np.asarray(self.spec.raw(data), dtype=float)
         if self.spec.kind == "scale":
             return ((x - self.center) / self.scale)[:, None]
+        if self.spec.kind == "poly" and self.spec.powers:
+            return np.column_stack([x**k for k in range(1, self.spec.degree + 1)])
         if self.spec.kind == "poly":
             return poly_columns(x, self.alpha, self.norm2)
         return x[:, None]
@@ -356,9 +365,7 @@ def fit_variable(spec: Spec, full: pd.DataFrame, used: np.ndarray) -> Variable:
         return Variable(spec)
     x = np.asarray(spec.raw(full), dtype=float)
     if spec.kind == "scale":
-        present = x[~np.isnan(x)]
-        return Variable(spec, center=float(present.mean()), scale=float(np.sqrt(np.sum((present - present.mean())**2)
-                                                                                  / (len(present) - 1))))
+        return _fit_scale(spec, x[~np.isnan(x)])
     if spec.kind == "poly":
         return _fit_poly(spec, x)
     return Variable(spec)
@@ -375,6 +382,17 @@ def _fit_factor(spec: Spec, values: pd.Series) -> Variable:
     return Variable(spec, levels=tuple(levels), ordered=ordered)
 
 
+def _fit_scale(spec: Spec, present: np.ndarray) -> Variable:
+    """R's scale(): centre by the mean; divide by the SD (the root mean square when not centred)."""
+    center = float(present.mean()) if spec.center else 0.0
+    if len(present) < 2:
+        raise ValueError(f"{spec.label}: fewer than two values, so there is no spread to scale by")
+    scale = float(np.sqrt(np.sum((present - center) ** 2) / (len(present) - 1))) if spec.scaled else 1.0
+    if scale == 0:
+        raise ValueError(f"{spec.label}: its input has the same value in every row, so it cannot be scaled")
+    return Variable(spec, center=center, scale=scale)
+
+
 def _fit_poly(spec: Spec, x: np.ndarray) -> Variable:
     if np.isnan(x).any():
         raise ValueError(f"{spec.label}: {int(np.isnan(x).sum())} missing value(s) in its input; poly() "
@@ -383,5 +401,7 @@ def _fit_poly(spec: Spec, x: np.ndarray) -> Variable:
     if spec.degree >= distinct:
         raise ValueError(f"{spec.label}: the degree must be less than the number of distinct values "
                          f"({distinct})")
+    if spec.powers:
+        return Variable(spec)
     alpha, norm2 = poly_coefficients(x, spec.degree)
     return Variable(spec, alpha=alpha, norm2=norm2)

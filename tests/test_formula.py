@@ -123,9 +123,11 @@ def test_backticks_quote_a_column_name():
     ("y ~ C(s) + (1 | g)", "C()", "patsy"),
     ("y ~ I(cos(x)) + (1 | g)", "cos()", "inside arithmetic"),
     ("y ~ x + (1 | factor(g))", "factor(g)", "must be a column name"),
-    ("y ~ poly(x) + (1 | g)", "poly()", "whole-number degree"),
+    ("y ~ poly(x) + (1 | g)", "poly()", "needs degree"),
     ("y ~ poly(x, 1.5) + (1 | g)", "poly()", "whole-number degree"),
-    ("y ~ scale(x, y) + (1 | g)", "scale()", "one argument"),
+    ("y ~ scale(x, y) + (1 | g)", "not y", "center = TRUE or FALSE"),
+    ("y ~ scale(x, foo = 1) + (1 | g)", "scale()", "takes the arguments x, center, scale"),
+    ("y ~ log(x, 2) + (1 | g)", "log()", "takes the arguments x"),
     ("y ~ x * offset(x) + (1 | g)", "offset(x)", "on its own"),
     ("y ~ x - offset(x) + (1 | g)", "offset(x)", "cannot be subtracted"),
 ])
