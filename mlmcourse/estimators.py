@@ -7,7 +7,7 @@ the within-between (REWB / Mundlak) mixed model and the Hausman test.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
 this module shapes their results. Both receive the response and model matrix
-that :func:`mlmcourse.formula.regression_design` builds from the formula, so
+that :func:`mlmcourse.design.regression_design` builds from the formula, so
 every estimator reads R's formula syntax (``I(SES^2)``, ``log(y)``,
 ``poly(x, 2)``, ``scale(x)``, ``factor(g)``, ordered factors) and names
 coefficients as R's ``lm()`` does ("(Intercept)", "SES", "SectorPublic",
@@ -30,8 +30,8 @@ from linearmodels import BetweenOLS, PanelOLS, RandomEffects
 from scipy import stats
 from statsmodels.multivariate.manova import MANOVA
 
-from mlmcourse.formula import ColumnNotFoundError, independent_columns, model_frame, parse_rhs, \
-    fixed_design, regression_design
+from mlmcourse.design import fixed_design, independent_columns, model_frame, regression_design
+from mlmcourse.formula import ColumnNotFoundError, parse_rhs
 from mlmcourse.groups import add_group_means, group_table
 from mlmcourse.lmm import LmerWarning
 

@@ -27,20 +27,18 @@ from scipy import stats
 from scipy.linalg import block_diag
 
 from mlmcourse import _engine
-from mlmcourse.formula import (
+from mlmcourse.design import (
     Coding,
     ModelFrame,
-    ParsedFormula,
     RandomBlock,
     design_matrix,
-    evaluate,
     fixed_design,
     group_codes,
-    level_label,
     model_frame,
-    parse_formula,
     random_design,
 )
+from mlmcourse.formula import ParsedFormula, parse_formula
+from mlmcourse.transforms import evaluate, level_label
 
 __all__ = ["lmer", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
