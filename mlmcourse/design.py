@@ -27,6 +27,7 @@ from mlmcourse.transforms import (
     fit_variable,
     is_factor,
     level_label,
+    level_labels,
 )
 
 __all__ = [
@@ -245,10 +246,12 @@ def group_codes(frame: pd.DataFrame, grouping: tuple[str, ...]) -> tuple[np.ndar
         codes, levels = factorize(frame[name])
         combined = combined * len(levels) + codes
         level_lists.append(levels)
+    if len(grouping) == 1:  # the codes already number the levels present, in order
+        return combined, level_labels(level_lists[0])
     used, codes = np.unique(combined, return_inverse=True)
     parts = []
     for levels in reversed(level_lists):
-        parts.append(np.asarray([level_label(v) for v in levels], dtype=object)[used % len(levels)])
+        parts.append(np.asarray(level_labels(levels), dtype=object)[used % len(levels)])
         used = used // len(levels)
     labels = [":".join(combo) for combo in zip(*reversed(parts))]
     if len(grouping) > 1 and len(set(labels)) < len(labels):

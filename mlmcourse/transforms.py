@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Spec", "Variable", "contr_poly", "poly_columns", "factor_levels", "factor_codes",
-           "factorize", "is_factor", "level_label", "deparse", "evaluate"]
+           "factorize", "is_factor", "level_label", "level_labels", "deparse", "evaluate"]
 
 #: Functions allowed inside arithmetic (and as a term of their own).
 MATH_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log2": np.log2, "log10": np.log10,
@@ -77,7 +77,14 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, list]:
         levels = factor_levels(values)
         return factor_codes(values, levels), levels
     codes, uniques = pd.factorize(values, sort=True)
-    return codes, list(uniques)
+    return codes, np.asarray(uniques, dtype=object).tolist()
+
+
+def level_labels(levels: list) -> list[str]:
+    """:func:`level_label` of each level (text levels are their own labels)."""
+    if all(type(level) is str for level in levels):
+        return list(levels)
+    return [level_label(level) for level in levels]
 
 
 def level_label(level) -> str:
