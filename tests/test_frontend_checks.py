@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mlmcourse
 from mlmcourse import estimators as est
@@ -185,3 +187,17 @@ def test_categorical_and_string_ids_give_the_same_fit(hs):
         categorical = lmer("MathAch ~ SES + (1 | School)", hs.assign(School=hs["School"].astype("category")))
     assert text.loglik == pytest.approx(categorical.loglik, rel=1e-12)
     assert text.ranef["grp"].tolist() == categorical.ranef["grp"].tolist()
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.permutations(range(60)))
+def test_transformed_designs_do_not_depend_on_row_order(order):
+    # scale() and poly() learn from the whole column, so shuffling rows only shuffles the design
+    rng = np.random.default_rng(7)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "z": rng.uniform(1, 5, 60),
+                         "g": np.repeat([f"g{i}" for i in range(6)], 10)})
+    formula = "y ~ poly(x, 2) + scale(z) + log(z) + g + I(x^2):g"
+    fit = est.pooled(formula, data)
+    shuffled = est.pooled(formula, data.iloc[list(order)])
+    np.testing.assert_allclose(shuffled.estimate, fit.estimate, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(shuffled.std_error, fit.std_error, rtol=1e-9)
