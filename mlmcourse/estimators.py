@@ -353,6 +353,20 @@ def _weights(data: pd.DataFrame, weights: str, rows: pd.Index) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
+def _refuse_exact_fit(y: pd.Series, x: pd.DataFrame, groups: pd.Series | None = None, how: str = "") -> None:
+    """A response the predictors (within `groups`, if given) reproduce exactly leaves no error variance."""
+    yv, xv = y.to_numpy(dtype=float), x.to_numpy(dtype=float)
+    if groups is not None:
+        yv = yv - y.groupby(groups.values).transform("mean").to_numpy()
+        xv = xv - x.groupby(groups.values).transform("mean").to_numpy()
+    beta = np.linalg.lstsq(xv, yv, rcond=None)[0] if xv.shape[1] else np.zeros(0)
+    spread = np.linalg.norm(yv - yv.mean())
+    if np.linalg.norm(yv - xv @ beta) <= 1e-10 * spread:
+        terms = [c for c in x.columns if c != "(Intercept)"] or ["the intercept"]
+        raise ValueError(f"the response {y.name!r} is fitted exactly by {', '.join(terms)}{how} (every residual "
+                         "is 0), so there is no error variance to base standard errors on")
+
+
 def _translate_errors(what: str, fit):
     """Call `fit()`, turning the libraries' rank and cluster errors into the course's words."""
     try:
@@ -457,6 +471,7 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
     (1.6051, 6.344)
     """
     y, x, clusters = _design(formula, data, cluster, "the cluster column", weights)
+    _refuse_exact_fit(y, x)
     model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=_weights(data, weights, x.index))
     name = "pooled OLS" if weights is None else "pooled WLS"
     if cluster is None:
@@ -581,6 +596,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
         raise ValueError(f"method must be 'within' or 'dummy', not {method!r}")
     y, x, groups = _design(formula, data, group)
     slopes = _varying_columns(x, groups, formula)
+    _refuse_exact_fit(y, x[slopes], groups, f" within {group}")
     if method == "within":
         panel_y, panel_x = _panel(y, x[slopes], groups)
         fit = _translate_errors("fixed_effects", lambda: PanelOLS(panel_y, panel_x, entity_effects=True).fit(
@@ -630,6 +646,8 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     5.7734
     """
     y, x, groups = _design(formula, data, group)
+    means = y.groupby(groups.values).mean()
+    _refuse_exact_fit(means, x.groupby(groups.values).mean(), how=f" between {group} means")
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("between", lambda: BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted",
                                                                                 debiased=True))
@@ -876,6 +894,7 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     ['School', 'Residual']
     """
     y, x, groups = _design(formula, data, group)
+    _refuse_exact_fit(y, x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("random_effects_gls", lambda: RandomEffects(panel_y, panel_x).fit(
         small_sample=small_sample, cov_type="unadjusted", debiased=True))

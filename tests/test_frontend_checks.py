@@ -115,6 +115,19 @@ def test_a_response_without_variation_is_refused_naming_it(hs, call):
         call(hs.assign(y=3.0))
 
 
+@pytest.mark.parametrize("call, words", [
+    (lambda d: est.pooled("y ~ SES", d), "fitted exactly by SES \\(every"),
+    (lambda d: est.random_effects_gls("y ~ SES", d, "School"), "fitted exactly by SES"),
+    (lambda d: est.fixed_effects("z ~ SES", d, "School"), "fitted exactly by SES within School"),
+    (lambda d: est.between("y ~ SES", d, "School"), "fitted exactly by SES between School means"),
+])
+def test_a_response_fitted_exactly_is_refused_naming_it(hs, call, words):
+    # y = 1 + 2 SES has no error; z = SES + a school constant has none within schools
+    data = hs.assign(y=1 + 2 * hs["SES"], z=hs["SES"] + hs["MEANSES"])
+    with pytest.raises(ValueError, match=words):
+        call(data)
+
+
 def test_missing_group_values_drop_rows_with_a_warning(hs):
     data = hs.copy()
     data.loc[data.index[:5], "School"] = None
