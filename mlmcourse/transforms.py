@@ -172,7 +172,7 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
 
 
 def deparse(node) -> str:
-    """R's printed form of an arithmetic expression (spaces around + - *, none around / ^).
+    """R's printed form of an arithmetic expression (spaces around ``+ - *``, none around ``/ ^``).
 
     Examples
     --------
