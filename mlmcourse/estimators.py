@@ -7,7 +7,7 @@ the within-between (REWB / Mundlak) mixed model and the Hausman test.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
 this module shapes their results. Both receive the response and model matrix
-that :func:`mlmcourse.formula.regression_design` builds from the formula, so
+that :func:`mlmcourse.design.regression_design` builds from the formula, so
 every estimator reads R's formula syntax (``I(SES^2)``, ``log(y)``,
 ``poly(x, 2)``, ``scale(x)``, ``factor(g)``, ordered factors) and names
 coefficients as R's ``lm()`` does ("(Intercept)", "SES", "SectorPublic",
@@ -33,8 +33,8 @@ from scipy import stats
 from statsmodels.multivariate.manova import MANOVA
 
 from mlmcourse._messages import DataWarning, Fingerprint
-from mlmcourse.formula import ColumnNotFoundError, independent_columns, model_frame, parse_rhs, \
-    fixed_design, regression_design
+from mlmcourse.design import fixed_design, independent_columns, model_frame, regression_design
+from mlmcourse.formula import ColumnNotFoundError, parse_rhs
 from mlmcourse.groups import center, group_table
 from mlmcourse.lmm import COEF_COLUMNS, LmerWarning, coef_frame
 
@@ -367,6 +367,20 @@ def _weights(data: pd.DataFrame, weights: str, rows: pd.Index) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
+def _refuse_exact_fit(y: pd.Series, x: pd.DataFrame, groups: pd.Series | None = None, how: str = "") -> None:
+    """A response the predictors (within `groups`, if given) reproduce exactly leaves no error variance."""
+    yv, xv = y.to_numpy(dtype=float), x.to_numpy(dtype=float)
+    if groups is not None:
+        yv = yv - y.groupby(groups.values).transform("mean").to_numpy()
+        xv = xv - x.groupby(groups.values).transform("mean").to_numpy()
+    beta = np.linalg.lstsq(xv, yv, rcond=None)[0] if xv.shape[1] else np.zeros(0)
+    spread = np.linalg.norm(yv - yv.mean())
+    if np.linalg.norm(yv - xv @ beta) <= 1e-10 * spread:
+        terms = [c for c in x.columns if c != "(Intercept)"] or ["the intercept"]
+        raise ValueError(f"the response {y.name!r} is fitted exactly by {', '.join(terms)}{how} (every residual "
+                         "is 0), so there is no error variance to base standard errors on")
+
+
 def _translate_errors(what: str, fit):
     """Call `fit()`, turning the libraries' rank and cluster errors into the course's words."""
     try:
@@ -491,6 +505,7 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
     (1.6051, 6.344)
     """
     y, x, clusters = _design(formula, data, cluster, "the cluster column", weights)
+    _refuse_exact_fit(y, x)
     x, scale = _unit_columns(x)
     model = sm.OLS(y, x) if weights is None else sm.WLS(y, x, weights=_weights(data, weights, x.index))
     name = "pooled OLS" if weights is None else "pooled WLS"
@@ -623,6 +638,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     y, x, groups = _design(formula, data, group)
     x, scale = _unit_columns(x)
     slopes = _varying_columns(x, groups, formula)
+    _refuse_exact_fit(y, x[slopes], groups, f" within {group}")
     if method == "within":
         panel_y, panel_x = _panel(y, x[slopes], groups)
         fit = _translate_errors("fixed_effects", lambda: PanelOLS(panel_y, panel_x, entity_effects=True).fit(
@@ -674,6 +690,8 @@ def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
     5.7734
     """
     y, x, groups = _design(formula, data, group)
+    means = y.groupby(groups.values).mean()
+    _refuse_exact_fit(means, x.groupby(groups.values).mean(), how=f" between {group} means")
     x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("between", lambda: BetweenOLS(panel_y, panel_x).fit(cov_type="unadjusted",
@@ -928,6 +946,7 @@ def random_effects_gls(formula: str, data: pd.DataFrame, group: str, *,
     ['School', 'Residual']
     """
     y, x, groups = _design(formula, data, group)
+    _refuse_exact_fit(y, x)
     x, scale = _unit_columns(x)
     panel_y, panel_x = _panel(y, x, groups)
     fit = _translate_errors("random_effects_gls", lambda: RandomEffects(panel_y, panel_x).fit(

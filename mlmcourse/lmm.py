@@ -42,20 +42,18 @@ from mlmcourse._messages import (
     require_type,
 )
 from mlmcourse._engine import LmerControl, OptInfo
-from mlmcourse.formula import (
+from mlmcourse.design import (
     Coding,
     ModelFrame,
-    ParsedFormula,
     RandomBlock,
     design_matrix,
-    evaluate,
     fixed_design,
     group_codes,
-    level_label,
     model_frame,
-    parse_formula,
     random_design,
 )
+from mlmcourse.formula import ParsedFormula, parse_formula
+from mlmcourse.transforms import evaluate, level_label
 
 __all__ = ["lmer", "lmer_design", "coef_frame", "LmerControl", "OptInfo", "LmerDesign", "LmerResult", "LmerSummary",
            "COEF_COLUMNS", "MlmWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]

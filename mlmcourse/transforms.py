@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Spec", "Variable", "contr_poly", "poly_columns", "factor_levels", "factor_codes",
-           "factorize", "is_factor", "level_label", "deparse", "evaluate"]
+           "factorize", "is_factor", "level_label", "level_labels", "deparse", "evaluate"]
 
 #: Functions allowed inside arithmetic (and as a term of their own).
 MATH_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log2": np.log2, "log10": np.log10,
@@ -77,7 +77,14 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, list]:
         levels = factor_levels(values)
         return factor_codes(values, levels), levels
     codes, uniques = pd.factorize(values, sort=True)
-    return codes, list(uniques)
+    return codes, np.asarray(uniques, dtype=object).tolist()
+
+
+def level_labels(levels: list) -> list[str]:
+    """:func:`level_label` of each level (text levels are their own labels)."""
+    if all(type(level) is str for level in levels):
+        return list(levels)
+    return [level_label(level) for level in levels]
 
 
 def level_label(level) -> str:
@@ -165,7 +172,7 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
 
 
 def deparse(node) -> str:
-    """R's printed form of an arithmetic expression (spaces around + - *, none around / ^).
+    """R's printed form of an arithmetic expression (spaces around ``+ - *``, none around ``/ ^``).
 
     Examples
     --------
@@ -244,12 +251,19 @@ class Spec:
         The argument as an arithmetic expression (``("col", name)`` for a column).
     degree : int
         The degree of ``poly()``; 0 otherwise.
+    powers : bool
+        ``poly(x, k, raw = TRUE)``: the powers x, x^2, ... instead of orthogonal polynomials.
+    center, scaled : bool
+        ``scale()``'s ``center`` and ``scale`` arguments.
     """
 
     kind: str
     label: str
     node: tuple
     degree: int = 0
+    powers: bool = False
+    center: bool = True
+    scaled: bool = True
 
     @property
     def columns(self) -> list[str]:
@@ -305,6 +319,8 @@ class Variable:
         x = np.asarray(self.spec.raw(data), dtype=float)
         if self.spec.kind == "scale":
             return ((x - self.center) / self.scale)[:, None]
+        if self.spec.kind == "poly" and self.spec.powers:
+            return np.column_stack([x**k for k in range(1, self.spec.degree + 1)])
         if self.spec.kind == "poly":
             return poly_columns(x, self.alpha, self.norm2)
         return x[:, None]
@@ -356,9 +372,7 @@ def fit_variable(spec: Spec, full: pd.DataFrame, used: np.ndarray) -> Variable:
         return Variable(spec)
     x = np.asarray(spec.raw(full), dtype=float)
     if spec.kind == "scale":
-        present = x[~np.isnan(x)]
-        return Variable(spec, center=float(present.mean()), scale=float(np.sqrt(np.sum((present - present.mean())**2)
-                                                                                  / (len(present) - 1))))
+        return _fit_scale(spec, x[~np.isnan(x)])
     if spec.kind == "poly":
         return _fit_poly(spec, x)
     return Variable(spec)
@@ -375,6 +389,17 @@ def _fit_factor(spec: Spec, values: pd.Series) -> Variable:
     return Variable(spec, levels=tuple(levels), ordered=ordered)
 
 
+def _fit_scale(spec: Spec, present: np.ndarray) -> Variable:
+    """R's scale(): centre by the mean; divide by the SD (the root mean square when not centred)."""
+    center = float(present.mean()) if spec.center else 0.0
+    if len(present) < 2:
+        raise ValueError(f"{spec.label}: fewer than two values, so there is no spread to scale by")
+    scale = float(np.sqrt(np.sum((present - center) ** 2) / (len(present) - 1))) if spec.scaled else 1.0
+    if scale == 0:
+        raise ValueError(f"{spec.label}: its input has the same value in every row, so it cannot be scaled")
+    return Variable(spec, center=center, scale=scale)
+
+
 def _fit_poly(spec: Spec, x: np.ndarray) -> Variable:
     if np.isnan(x).any():
         raise ValueError(f"{spec.label}: {int(np.isnan(x).sum())} missing value(s) in its input; poly() "
@@ -383,5 +408,7 @@ def _fit_poly(spec: Spec, x: np.ndarray) -> Variable:
     if spec.degree >= distinct:
         raise ValueError(f"{spec.label}: the degree must be less than the number of distinct values "
                          f"({distinct})")
+    if spec.powers:
+        return Variable(spec)
     alpha, norm2 = poly_coefficients(x, spec.degree)
     return Variable(spec, alpha=alpha, norm2=norm2)

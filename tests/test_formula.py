@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlmcourse.formula import (
     FormulaError,
@@ -14,6 +16,7 @@ from mlmcourse.formula import (
     parse_formula,
     random_design,
 )
+from mlmcourse.transforms import deparse
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +126,11 @@ def test_backticks_quote_a_column_name():
     ("y ~ C(s) + (1 | g)", "C()", "patsy"),
     ("y ~ I(cos(x)) + (1 | g)", "cos()", "inside arithmetic"),
     ("y ~ x + (1 | factor(g))", "factor(g)", "must be a column name"),
-    ("y ~ poly(x) + (1 | g)", "poly()", "whole-number degree"),
+    ("y ~ poly(x) + (1 | g)", "poly()", "needs degree"),
     ("y ~ poly(x, 1.5) + (1 | g)", "poly()", "whole-number degree"),
-    ("y ~ scale(x, y) + (1 | g)", "scale()", "one argument"),
+    ("y ~ scale(x, y) + (1 | g)", "not y", "center = TRUE or FALSE"),
+    ("y ~ scale(x, foo = 1) + (1 | g)", "scale()", "takes the arguments x, center, scale"),
+    ("y ~ log(x, 2) + (1 | g)", "log()", "takes the arguments x"),
     ("y ~ x * offset(x) + (1 | g)", "offset(x)", "on its own"),
     ("y ~ x - offset(x) + (1 | g)", "offset(x)", "cannot be subtracted"),
 ])
@@ -228,3 +233,38 @@ def test_numeric_grouping_labels_print_as_integers():
 def test_model_frame_keeps_only_the_used_columns(small):
     frame = model_frame(parse_formula("y ~ x + (1 | g)"), small)
     assert list(frame.data.columns) == ["y", "x", "g"] and frame.messages == []
+
+
+# ------------------------------------------------------------ R's printed names
+_ARITH = st.recursive(
+    st.one_of(st.sampled_from(["x", "z", "my.var"]).map(lambda n: ("col", n)),
+              st.sampled_from([0.5, 1.0, 2.0, 10.0, 1e5, 0.001]).map(lambda v: ("num", v))),
+    lambda inner: st.one_of(
+        st.tuples(st.just("bin"), st.sampled_from(["+", "-", "*", "/", "^"]), inner, inner),
+        st.tuples(st.just("paren"), inner),
+        st.tuples(st.just("call"), st.sampled_from(["log", "exp", "sqrt"]), st.lists(inner, min_size=1, max_size=1)),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ARITH)
+def test_printed_names_read_back_to_themselves(node):
+    # R: deparse(quote(I(...))) is stable when parsed and printed again
+    label = f"I({deparse(node)})"
+    parsed = parse_formula(f"y ~ {label}")
+    assert parsed.variables == (label,)
+    assert parse_formula(f"y ~ {parsed.variables[0]}").variables == (label,)
+
+
+@pytest.mark.parametrize("written, printed", [
+    ("I(x^2)", "I(x^2)"), ("I(x*2+1)", "I(x * 2 + 1)"), ("I(x/2-1)", "I(x/2 - 1)"),
+    ("I((x-1)^2)", "I((x - 1)^2)"), ("I(-x)", "I(-x)"), ("I(2.50*x)", "I(2.5 * x)"),
+    ("I(1e3*x)", "I(1000 * x)"), ("I(100000*x)", "I(1e+05 * x)"), ("I(1e-3*x)", "I(0.001 * x)"),
+    ("log(x+1)", "log(x + 1)"), ("poly(x,2)", "poly(x, 2)"), ("scale( x )", "scale(x)"),
+    ("poly(x, 2, raw=TRUE)", "poly(x, 2, raw = TRUE)"),
+])
+def test_names_are_printed_as_r_deparses_them(written, printed):
+    # R 4.2: deparse(quote(<written>))
+    assert parse_formula(f"y ~ {written}").variables == (printed,)

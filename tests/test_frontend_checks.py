@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mlmcourse
 from mlmcourse import estimators as est
@@ -113,6 +115,19 @@ def test_a_response_without_variation_is_refused_naming_it(hs, call):
         call(hs.assign(y=3.0))
 
 
+@pytest.mark.parametrize("call, words", [
+    (lambda d: est.pooled("y ~ SES", d), "fitted exactly by SES \\(every"),
+    (lambda d: est.random_effects_gls("y ~ SES", d, "School"), "fitted exactly by SES"),
+    (lambda d: est.fixed_effects("z ~ SES", d, "School"), "fitted exactly by SES within School"),
+    (lambda d: est.between("y ~ SES", d, "School"), "fitted exactly by SES between School means"),
+])
+def test_a_response_fitted_exactly_is_refused_naming_it(hs, call, words):
+    # y = 1 + 2 SES has no error; z = SES + a school constant has none within schools
+    data = hs.assign(y=1 + 2 * hs["SES"], z=hs["SES"] + hs["MEANSES"])
+    with pytest.raises(ValueError, match=words):
+        call(data)
+
+
 def test_missing_group_values_drop_rows_with_a_warning(hs):
     data = hs.copy()
     data.loc[data.index[:5], "School"] = None
@@ -185,3 +200,19 @@ def test_categorical_and_string_ids_give_the_same_fit(hs):
         categorical = lmer("MathAch ~ SES + (1 | School)", hs.assign(School=hs["School"].astype("category")))
     assert text.loglik == pytest.approx(categorical.loglik, rel=1e-12)
     assert text.ranef["grp"].tolist() == categorical.ranef["grp"].tolist()
+
+
+@pytest.mark.filterwarnings("ignore:the model matrix:mlmcourse.lmm.LmerWarning")
+@settings(max_examples=10, deadline=None)
+@given(st.permutations(range(60)))
+def test_transformed_designs_do_not_depend_on_row_order(order):
+    # scale() and poly() learn from the whole column, so shuffling rows only shuffles the design
+    # (gg5:I(x^2) is dropped both times: the six g:I(x^2) columns add up to poly's x^2)
+    rng = np.random.default_rng(7)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "z": rng.uniform(1, 5, 60),
+                         "g": np.repeat([f"g{i}" for i in range(6)], 10)})
+    formula = "y ~ poly(x, 2) + scale(z) + log(z) + g + I(x^2):g"
+    fit = est.pooled(formula, data)
+    shuffled = est.pooled(formula, data.iloc[list(order)])
+    np.testing.assert_allclose(shuffled.estimate, fit.estimate, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(shuffled.std_error, fit.std_error, rtol=1e-9)

@@ -132,12 +132,15 @@ models <- list(
   lmer_ordered_ml = lmer_record("exam", "normexam ~ intake_ord * standLRT + (1 | school)", reml = FALSE),
   lmer_offset = lmer_record("hsb40", "MathAch ~ Sector + offset(2 * SES) + (1 | School)"),
   lmer_offset_ml = lmer_record("sleepstudy", "Reaction ~ 1 + offset(10 * Days) + (Days | Subject)", reml = FALSE),
+  lmer_options = lmer_record("hsb40", "MathAch ~ poly(SES, 2, raw = TRUE) + scale(Size, scale = FALSE) + scale(MEANSES, center = FALSE) + (1 | School)"),
+  lmer_poly_keyword = lmer_record("sleepstudy", "Reaction ~ poly(Days, degree = 2) + (1 | Subject)"),
   lm_power = lm_record("hsb40", "MathAch ~ SES + I(SES^2) + Sector"),
   lm_scale_log = lm_record("hsb40", "MathAch ~ scale(SES):Sector + log(Size)"),
   lm_poly_ordered = lm_record("exam", "normexam ~ poly(standLRT, 2) + intake_ord + sex"),
   lm_factor = lm_record("sleepstudy", "Reaction ~ Days + factor(Subject)"),
   lm_collinear = lm_record("hsb40", "MathAch ~ SES + SES2"),
-  lm_log_response = lm_record("sleepstudy", "log(Reaction) ~ Days")
+  lm_log_response = lm_record("sleepstudy", "log(Reaction) ~ Days"),
+  lm_raw_poly = lm_record("sleepstudy", "Reaction ~ poly(Days, 3, raw = TRUE)")
 )
 
 out <- list(
