@@ -81,7 +81,7 @@ class _ShowTable:
 
     def __repr__(self) -> str:
         shown = self.coef_table().drop(columns=["conf_low", "conf_high"])
-        return f"{self._header()}\n{shown.to_string(index=False, max_rows=30)}"
+        return f"{self._header()}\n{shown.to_string(index=False, max_rows=20)}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)

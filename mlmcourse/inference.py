@@ -204,7 +204,7 @@ def _quiet_refit(fit: LmerResult, y: np.ndarray, reml: bool | None = None) -> Lm
 
 
 def _simulated(fit: LmerResult, rng: np.random.Generator) -> np.ndarray:
-    return fit.simulate(1, seed=rng)["sim_1"].to_numpy()
+    return fit.simulate(rng)["sim_1"].to_numpy()
 
 
 def _one_statistic(fit: LmerResult, statistic: Callable, rng: np.random.Generator):

@@ -720,13 +720,16 @@ class LmerResult:
         fit = design.problem.fit(reml=bool(reml), start=self.theta)
         return _shape_result(design, fit, self.data_name, warn_notes=False)
 
-    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+    def simulate(self, seed=None, *, nsim: int = 1) -> pd.DataFrame:
         """Responses drawn from the fitted model (lme4's ``simulate(m, nsim, seed)``).
 
         Parameters
         ----------
-        nsim : int, default 1
         seed : int, numpy.random.Generator or SeedSequence, optional
+            A Generator is used as it is (and advanced), so repeated calls
+            continue one random stream.
+        nsim : int, default 1
+            Number of responses.
 
         Returns
         -------
@@ -738,7 +741,7 @@ class LmerResult:
         --------
         >>> import mlmcourse
         >>> m = lmer("Reaction ~ Days + (1 | Subject)", mlmcourse.load("sleepstudy"))
-        >>> m.simulate(2, seed=1).shape
+        >>> m.simulate(1, nsim=2).shape
         (180, 2)
         """
         if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
