@@ -2,8 +2,8 @@
 
 Pooled OLS, no pooling (one regression per group), fixed effects (within and
 dummy variables), the between-group regression, the two-stage ("slopes as
-outcomes") approach, per-group averages, the econometric random-effects GLS,
-the within-between (REWB / Mundlak) mixed model and the Hausman test.
+outcomes") approach, per-group averages, the econometric random-effects GLS
+and the within-between (REWB / Mundlak) mixed model.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
 this module shapes their results. Every result has ``coef_table()``: a tidy
