@@ -688,8 +688,7 @@ class LmerResult:
         """The same model fitted by maximum likelihood (lme4's refitML); self if already ML."""
         if not self.reml:
             return self
-        fit = self.design.problem.fit(reml=False, start=self.theta)
-        return _shape_result(self.design, fit, self.data_name, warn_notes=False)
+        return self.refit(self.design.y, reml=False)
 
     def refit(self, y, *, reml: bool | None = None) -> LmerResult:
         """The same model fitted to a new response on the same rows (lme4's ``refit(m, newresp)``).

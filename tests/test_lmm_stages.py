@@ -174,3 +174,16 @@ def test_simulated_responses_have_the_model_moments(fit):
     expected = V[np.ix_(rows, rows)]
     sd = np.sqrt((np.outer(np.diag(expected), np.diag(expected)) + expected**2) / sims.shape[1])
     assert (np.abs(np.cov(sims[rows]) - expected) < 4 * sd).all()
+
+
+def test_grouping_factor_names_the_choices(fit):
+    assert fit.grouping_factor() == fit.grouping_factor("Subject") == "Subject"
+    with pytest.raises(KeyError, match=r"'subject' is not a grouping factor.*\['Subject'\]"):
+        fit.grouping_factor("subject")
+
+
+def test_refit_ml_is_a_refit_of_the_same_response(fit, sleep):
+    # lme4: refitML(fm1) equals lmer(..., REML = FALSE)
+    ml = fit.refit_ml()
+    assert not ml.reml and ml.refit_ml() is ml
+    assert ml.loglik == pytest.approx(lmer(FORMULA, sleep, reml=False).loglik, abs=1e-8)
