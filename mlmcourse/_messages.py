@@ -109,13 +109,23 @@ class Fingerprint:
             return f"the responses differ ({self.response!r} vs {other.response!r})"
         if len(self.rows) != len(other.rows):
             return f"the fits use different numbers of rows ({len(self.rows)} vs {len(other.rows)})"
-        if not self.rows.equals(other.rows):
-            first = int(np.flatnonzero(np.asarray(self.rows != other.rows))[0])
-            return (f"the fits use different rows (position {first}: row {self.rows[first]!r} vs "
-                    f"{other.rows[first]!r})")
-        differ = ~np.isclose(self.values, other.values, rtol=1e-12, atol=0.0)
+        if not self.rows.equals(other.rows) and not (self.rows.is_unique and other.rows.is_unique):
+            return "the fits use different rows (or the same rows in another order)"
+        order = self.row_order(other)
+        if (order < 0).any():
+            return f"the fits use different rows (row {self.rows[order < 0][0]!r} is in one fit only)"
+        differ = ~np.isclose(self.values, other.values[order], rtol=1e-12, atol=0.0)
         if differ.any():
             first = int(np.flatnonzero(differ)[0])
             return (f"the response values differ in {int(differ.sum())} of {len(differ)} rows (first at row "
-                    f"{self.rows[first]!r}: {self.values[first]:g} vs {other.values[first]:g})")
+                    f"{self.rows[first]!r}: {self.values[first]:g} vs {other.values[order][first]:g})")
         return None
+
+    def row_order(self, other: Fingerprint) -> np.ndarray:
+        """Positions in `other` of this fingerprint's rows, -1 where a row is missing.
+
+        The same rows in another order are the same data.
+        """
+        if self.rows.equals(other.rows):
+            return np.arange(len(self.rows))
+        return other.rows.get_indexer(self.rows)

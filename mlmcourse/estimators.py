@@ -2,8 +2,8 @@
 
 Pooled OLS, no pooling (one regression per group), fixed effects (within and
 dummy variables), the between-group regression, the two-stage ("slopes as
-outcomes") approach, per-group averages, the econometric random-effects GLS,
-the within-between (REWB / Mundlak) mixed model and the Hausman test.
+outcomes") approach, per-group averages, the econometric random-effects GLS
+and the within-between (REWB / Mundlak) mixed model.
 
 statsmodels fits the OLS-family models and linearmodels the panel estimators;
 this module shapes their results. Both receive the response and model matrix
@@ -35,7 +35,7 @@ from statsmodels.multivariate.manova import MANOVA
 from mlmcourse._messages import DataWarning, Fingerprint
 from mlmcourse.design import fixed_design, independent_columns, model_frame, regression_design
 from mlmcourse.formula import ColumnNotFoundError, parse_rhs
-from mlmcourse.groups import center, group_table
+from mlmcourse.groups import _check_columns, _per_group_ols, center, group_table
 from mlmcourse.lmm import COEF_COLUMNS, LmerWarning, coef_frame
 
 __all__ = [
@@ -66,11 +66,14 @@ VARCORR_COLUMNS = ["grp", "var1", "var2", "vcov", "sdcor"]
 
 
 # --------------------------------------------------------------------------- results
-def _keyed(keys: pd.DataFrame, table: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Coefficient tables (one per row group of `table`) with key columns in front."""
-    coefs = coef_frame(table["estimate"].set_axis(table["term"]), table["std_error"].set_axis(table["term"]),
-                       table["df"].to_numpy(), level, p_value=table["p_value"].to_numpy())
-    return pd.concat([keys.reset_index(drop=True), coefs.reset_index(drop=True)], axis=1)
+def _keyed(keys: list[str], table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Coefficient table of the library's numbers in `table`, with its `keys` columns in front."""
+    coefs = coef_frame(pd.Series(table["estimate"].to_numpy(), index=table["term"].to_numpy()),
+                       table["std_error"].to_numpy(), table["df"].to_numpy(), level,
+                       p_value=table["p_value"].to_numpy())
+    for position, key in enumerate(keys):
+        coefs.insert(position, key, table[key].to_numpy())
+    return coefs
 
 
 class _ShowTable:
@@ -81,7 +84,7 @@ class _ShowTable:
 
     def __repr__(self) -> str:
         shown = self.coef_table().drop(columns=["conf_low", "conf_high"])
-        return f"{self._header()}\n{shown.to_string(index=False, max_rows=30)}"
+        return f"{self._header()}\n{shown.to_string(index=False, max_rows=20)}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -131,7 +134,7 @@ class EstimatorResult(_ShowTable):
 
     def coef_table(self, level: float = 0.95) -> pd.DataFrame:
         """Columns term, estimate, std_error, statistic (t), df (of the t reference), p_value, conf_low, conf_high."""
-        return _keyed(pd.DataFrame(index=range(len(self._coefs))), self._coefs, level)
+        return _keyed([], self._coefs, level)
 
     @property
     def estimate(self) -> pd.Series:
@@ -209,7 +212,7 @@ class NoPoolingResult(_ShowTable):
         A group without enough data for its own regression has missing
         estimates (lmList gives NA too).
         """
-        return _keyed(self._coefs[["level"]], self._coefs, level)
+        return _keyed(["level"], self._coefs, level)
 
     def wide(self, value: str = "estimate") -> pd.DataFrame:
         """Group x term table of one column (lmList's ``coef()`` for "estimate")."""
@@ -249,7 +252,7 @@ class TwoStageResult(_ShowTable):
 
     def coef_table(self, level: float = 0.95) -> pd.DataFrame:
         """response (the stage-1 coefficient being explained), then the stage-2 coefficient columns."""
-        return _keyed(self._coefs[["response"]], self._coefs, level)
+        return _keyed(["response"], self._coefs, level)
 
     def _header(self) -> str:
         return f"two-stage: ({self.stage1.formula}) per {self.stage1.group}, then ~ {self.level2}"
@@ -278,7 +281,7 @@ class PerGroupAverageResult(_ShowTable):
 
     def coef_table(self, level: float = 0.95) -> pd.DataFrame:
         """contrast (a level of `by`, or "<level> - <reference>"), then the coefficient columns."""
-        return _keyed(self._coefs[["contrast"]], self._coefs, level)
+        return _keyed(["contrast"], self._coefs, level)
 
     def _header(self) -> str:
         return f"per-group averages (pooled within-group SD {self.sigma:.4g} on {self.df_resid} df)"
@@ -305,7 +308,7 @@ class WithinBetweenResult(_ShowTable):
 
         Wald z tests (df ``inf``), as ``coef_table()`` of the lmer fit.
         """
-        return _keyed(self._coefs[["effect"]], self._coefs, level)
+        return _keyed(["effect"], self._coefs, level)
 
     def _header(self) -> str:
         return f"within-between model: {self.formula}"
@@ -525,20 +528,12 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
 
 
 # --------------------------------------------------------------------------- no pooling
-def _fit_one_group(label, y: pd.Series, x: pd.DataFrame) -> list[dict]:
-    n, k = x.shape
-    row = {"level": label, "n": n, "df": n - k}
-    if n < k or np.linalg.matrix_rank(x.to_numpy()) < k:
-        return [{**row, "term": t, "sigma": np.nan, "estimate": np.nan, "std_error": np.nan,
-                 "statistic": np.nan, "p_value": np.nan} for t in x.columns]
-    if n == k:
-        estimate = np.linalg.solve(x.to_numpy(), y.to_numpy())
-        return [{**row, "term": t, "sigma": np.nan, "estimate": b, "std_error": np.nan,
-                 "statistic": np.nan, "p_value": np.nan} for t, b in zip(x.columns, estimate)]
-    fit = sm.OLS(y, x).fit()
-    sigma = float(np.sqrt(fit.mse_resid))
-    return [{**row, "term": t, "sigma": sigma, "estimate": fit.params[t], "std_error": fit.bse[t],
-             "statistic": fit.tvalues[t], "p_value": fit.pvalues[t]} for t in x.columns]
+def _no_pooling_rows(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """The per-group regressions with t statistics and two-sided p-values (df = n - k)."""
+    table = _per_group_ols(y, x, groups)
+    table["statistic"] = table["estimate"] / table["std_error"]
+    table["p_value"] = 2 * stats.t.sf(np.abs(table["statistic"]), table["df"].where(table["df"] > 0))
+    return table
 
 
 def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
@@ -577,10 +572,7 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
     (40, 2)
     """
     y, x, groups = _design(formula, data, group)
-    rows = []
-    for label, positions in groups.groupby(groups.values, sort=True).indices.items():
-        rows += _fit_one_group(label, y.iloc[positions], x.iloc[positions])
-    table = pd.DataFrame(rows)[NO_POOLING_COLUMNS]
+    table = _no_pooling_rows(y, x, groups)[NO_POOLING_COLUMNS]
     failed = table.loc[table["estimate"].isna(), "level"].unique().tolist()
     if failed:
         warnings.warn(f"{len(failed)} {group} group(s) have too little data for their own regression "
@@ -796,26 +788,21 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
 
 
 # --------------------------------------------------------------------------- per-group averages
-def _usable_groups(x: pd.DataFrame, groups: pd.Series) -> dict:
-    """Row positions of each group that has enough data for its own regression."""
-    usable, dropped = {}, []
-    for label, positions in groups.groupby(groups.values, sort=True).indices.items():
-        xj = x.iloc[positions].to_numpy()
-        ok = len(positions) > x.shape[1] and np.linalg.matrix_rank(xj) == x.shape[1]
-        if ok:
-            usable[label] = positions
-        else:
-            dropped.append(label)
+def _usable_groups(y: pd.Series, x: pd.DataFrame, groups: pd.Series) -> dict:
+    """Row positions of each group that has enough data for its own regression (with residual df)."""
+    fits = _per_group_ols(y, x, groups)
+    enough = fits.groupby("level", sort=True).apply(lambda g: bool(g["df"].iloc[0] > 0 and g["estimate"].notna().all()))
+    positions = groups.groupby(groups.values, sort=True).indices
+    dropped = list(enough.index[~enough.to_numpy(dtype=bool)])
     if dropped:
         warnings.warn(f"{groups.name} group(s) {dropped[:10]} have too little data for their own "
                       "regression and are left out", DataWarning, stacklevel=3)
-    return usable
+    return {level: positions[level] for level in enough.index[enough.to_numpy(dtype=bool)]}
 
 
 def _group_level(data: pd.DataFrame, by: str, groups: pd.Series, labels: list) -> tuple[pd.Series, list]:
     """The level of `by` for each group (must be constant within groups) and its levels."""
-    if by not in data.columns:
-        raise KeyError(f"column {by!r} is not in the data; columns are {list(data.columns)}")
+    _check_columns(data, [by])
     values = data[by].reset_index(drop=True).loc[groups.index]
     counts = values.groupby(groups.values).nunique()
     if (counts > 1).any():
@@ -866,7 +853,7 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
     1.109995
     """
     y, x, groups = _design(formula, data, group)
-    usable = _usable_groups(x, groups)
+    usable = _usable_groups(y, x, groups)
     labels, k = list(usable), x.shape[1]
     level, levels = _group_level(data, by, groups, labels)
     rows = np.concatenate(list(usable.values()))

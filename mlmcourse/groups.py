@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["center", "group_table", "variable_levels"]
@@ -161,3 +162,36 @@ def group_table(
     for column in level1:
         table[f"{column}_{stat}"] = _numeric(data, column).groupby(data[group], observed=True).agg(stat)
     return table
+
+
+def _per_group_ols(y: pd.Series, x: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """OLS of y on the columns of x in every group: the one per-group regression of the package.
+
+    Used for the no-pooling estimates, the per-group averages and the BLUEs of
+    the shrinkage table. A group gets estimates when its columns are linearly
+    independent (at least as many rows as columns); standard errors and sigma
+    need more rows than columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (sorted) and column of x: level, term, n, df
+        (n - columns), estimate, std_error, sigma (the group's residual SD),
+        unscaled (the diagonal of (X_j'X_j)^-1).
+    """
+    k, rows = x.shape[1], []
+    for level, positions in labels.groupby(labels.to_numpy(), sort=True).indices.items():
+        xj, yj = x.iloc[positions].to_numpy(dtype=float), y.iloc[positions].to_numpy(dtype=float)
+        n = len(positions)
+        estimate = unscaled = std_error = np.full(k, np.nan)
+        sigma = np.nan
+        if n >= k and np.linalg.matrix_rank(xj) == k:
+            estimate = np.linalg.lstsq(xj, yj, rcond=None)[0]
+            unscaled = np.diag(np.linalg.inv(xj.T @ xj))
+            if n > k:
+                sigma = float(np.sqrt(np.sum((yj - xj @ estimate) ** 2) / (n - k)))
+                std_error = sigma * np.sqrt(unscaled)
+        rows += [{"level": level, "term": term, "n": n, "df": n - k, "estimate": b, "std_error": se,
+                  "sigma": sigma, "unscaled": u}
+                 for term, b, se, u in zip(x.columns, estimate, std_error, unscaled)]
+    return pd.DataFrame(rows, columns=["level", "term", "n", "df", "estimate", "std_error", "sigma", "unscaled"])

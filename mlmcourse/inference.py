@@ -59,7 +59,7 @@ def _check_pair(m0: LmerResult, m1: LmerResult, what: str = "lrt()") -> None:
 
 def _outside_span(small: LmerResult, large: LmerResult) -> list[str]:
     """Columns of the smaller model's X that are not linear combinations of the larger model's X."""
-    X0, X1 = small.design.X, large.design.X
+    X0, X1 = small.design.X, large.design.X[small.fingerprint.row_order(large.fingerprint)]
     if X1.shape[1] == 0:
         return list(small.fixef.index)
     basis = np.linalg.qr(X1)[0]
@@ -204,7 +204,7 @@ def _quiet_refit(fit: LmerResult, y: np.ndarray, reml: bool | None = None) -> Lm
 
 
 def _simulated(fit: LmerResult, rng: np.random.Generator) -> np.ndarray:
-    return fit.simulate(1, seed=rng)["sim_1"].to_numpy()
+    return fit.simulate(rng)["sim_1"].to_numpy()
 
 
 def _one_statistic(fit: LmerResult, statistic: Callable, rng: np.random.Generator):

@@ -708,8 +708,7 @@ class LmerResult:
         """The same model fitted by maximum likelihood (lme4's refitML); self if already ML."""
         if not self.reml:
             return self
-        fit = self.design.problem.fit(reml=False, start=self.theta)
-        return _shape_result(self.design, fit, self.data_name, warn_notes=False)
+        return self.refit(self.design.y, reml=False)
 
     def refit(self, y, *, reml: bool | None = None) -> LmerResult:
         """The same model fitted to a new response on the same rows (lme4's ``refit(m, newresp)``).
@@ -740,13 +739,16 @@ class LmerResult:
         fit = design.problem.fit(reml=bool(reml), start=self.theta)
         return _shape_result(design, fit, self.data_name, warn_notes=False)
 
-    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+    def simulate(self, seed=None, *, nsim: int = 1) -> pd.DataFrame:
         """Responses drawn from the fitted model (lme4's ``simulate(m, nsim, seed)``).
 
         Parameters
         ----------
-        nsim : int, default 1
         seed : int, numpy.random.Generator or SeedSequence, optional
+            A Generator is used as it is (and advanced), so repeated calls
+            continue one random stream.
+        nsim : int, default 1
+            Number of responses.
 
         Returns
         -------
@@ -758,7 +760,7 @@ class LmerResult:
         --------
         >>> import mlmcourse
         >>> m = lmer("Reaction ~ Days + (1 | Subject)", mlmcourse.load("sleepstudy"))
-        >>> m.simulate(2, seed=1).shape
+        >>> m.simulate(1, nsim=2).shape
         (180, 2)
         """
         if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
@@ -797,8 +799,10 @@ def coef_frame(estimate: pd.Series, std_error: pd.Series, df, level: float = 0.9
 
     Parameters
     ----------
-    estimate, std_error : pandas.Series
+    estimate : pandas.Series
         Indexed by term.
+    std_error : pandas.Series or array-like
+        A Series is aligned with `estimate` by term; an array is taken in order.
     df : float or array-like
         Degrees of freedom of the t reference (``inf``: standard normal).
     level : float, default 0.95
@@ -814,21 +818,19 @@ def coef_frame(estimate: pd.Series, std_error: pd.Series, df, level: float = 0.9
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level!r}")
-    estimate = pd.Series(estimate, dtype=float)
-    std_error = pd.Series(std_error, dtype=float).reindex(estimate.index)
-    df = np.broadcast_to(np.asarray(df, dtype=float), estimate.shape)
-    statistic = estimate / std_error
-    if p_value is None:
-        p_value = 2 * stats.t.sf(np.abs(statistic), df)
-    quantile = stats.t.ppf(0.5 + level / 2, df)
-    table = pd.DataFrame({
-        "term": [str(t) for t in estimate.index], "estimate": estimate.to_numpy(),
-        "std_error": std_error.to_numpy(), "statistic": statistic.to_numpy(), "df": df,
-        "p_value": np.asarray(p_value, dtype=float).reshape(-1),
-        "conf_low": (estimate - quantile * std_error).to_numpy(),
-        "conf_high": (estimate + quantile * std_error).to_numpy(),
-    })
-    return table[COEF_COLUMNS]
+    terms = [str(t) for t in estimate.index]
+    if isinstance(std_error, pd.Series):
+        std_error = std_error.reindex(estimate.index)
+    std_error = np.asarray(std_error, dtype=float).reshape(-1)
+    estimate = np.asarray(estimate, dtype=float)
+    df = np.broadcast_to(np.asarray(df, dtype=float), estimate.shape).copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = estimate / std_error
+    p_value = 2 * stats.t.sf(np.abs(statistic), df) if p_value is None else np.asarray(p_value, dtype=float)
+    half_width = stats.t.ppf(0.5 + level / 2, df) * std_error
+    return pd.DataFrame({"term": terms, "estimate": estimate, "std_error": std_error, "statistic": statistic,
+                         "df": df, "p_value": p_value.reshape(-1), "conf_low": estimate - half_width,
+                         "conf_high": estimate + half_width}, columns=COEF_COLUMNS)
 
 
 def _result_at_theta(result: LmerResult, theta: np.ndarray) -> LmerResult:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlmcourse._messages import DataWarning, require_type
+from mlmcourse.groups import _check_columns, _per_group_ols
 from mlmcourse.lmm import LmerResult
 
 __all__ = [
@@ -200,11 +201,7 @@ class IccAnova:
 
 
 def _complete_rows(data: pd.DataFrame, y: str, group: str) -> pd.DataFrame:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    for column in (y, group):
-        if column not in data.columns:
-            raise KeyError(f"column {column!r} is not in the data; columns are {list(data.columns)}")
+    _check_columns(data, [y, group])
     if not pd.api.types.is_numeric_dtype(data[y]) or pd.api.types.is_bool_dtype(data[y]):
         raise TypeError(f"column {y!r} is not numeric ({data[y].dtype})")
     complete = data[[y, group]].dropna()
@@ -357,18 +354,11 @@ def _random_columns(fit, terms: list[str]) -> pd.DataFrame:
 
 
 def _blue_per_group(partial: pd.Series, z: pd.DataFrame, groups: pd.Series, order: list) -> pd.DataFrame:
-    """Per-group OLS of the partial response on the random-term columns, and diag((Z'Z)^-1)."""
-    positions_of = groups.groupby(groups.to_numpy(), sort=False).indices
-    rows = []
-    for label in order:
-        positions = positions_of[label]
-        zj, rj = z.iloc[positions].to_numpy(), partial.iloc[positions].to_numpy()
-        full_rank = len(positions) >= z.shape[1] and np.linalg.matrix_rank(zj) == z.shape[1]
-        blue = np.linalg.lstsq(zj, rj, rcond=None)[0] if full_rank else np.full(z.shape[1], np.nan)
-        unscaled = np.diag(np.linalg.inv(zj.T @ zj)) if full_rank else np.full(z.shape[1], np.nan)
-        for term, b, u in zip(z.columns, blue, unscaled):
-            rows.append({"level": label, "term": term, "n": len(positions), "blue": b, "unscaled": u})
-    return pd.DataFrame(rows)
+    """Per-group OLS of the partial response on the random-term columns, and diag((Z'Z)^-1), in `order`."""
+    table = _per_group_ols(partial, z, groups).rename(columns={"estimate": "blue"})
+    position = {level: i for i, level in enumerate(order)}
+    table = table.assign(_order=table["level"].map(position)).sort_values(["_order"], kind="stable")
+    return table[["level", "term", "n", "blue", "unscaled"]].reset_index(drop=True)
 
 
 def shrinkage(fit, group: str | None = None) -> pd.DataFrame:

@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mlmcourse
 from mlmcourse import estimators as est
@@ -95,8 +97,19 @@ def test_lrt_refuses_changed_response_values_under_the_same_name(sleep):
 def test_lrt_refuses_the_same_number_of_other_rows(sleep):
     m0 = _ml("Reaction ~ Days + (1 | Subject)", sleep.iloc[:170])
     m1 = _ml("Reaction ~ Days + (Days | Subject)", sleep.iloc[10:])
-    with pytest.raises(ValueError, match="different rows"):
+    with pytest.raises(ValueError, match="different rows \\(row 0 is in one fit only\\)"):
         lrt(m0, m1)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_lrt_does_not_depend_on_the_row_order(sleep, seed):
+    # the same rows in another order are the same data: the test is the same
+    m0 = _ml("Reaction ~ Days + (1 | Subject)", sleep)
+    shuffled = sleep.sample(frac=1.0, random_state=np.random.default_rng(seed))
+    m1 = _ml("Reaction ~ Days + (Days | Subject)", shuffled)
+    table = lrt(m0, m1)
+    assert table["statistic"].iloc[1] == pytest.approx(42.1393, abs=1e-3)  # lme4: anova(m0, m1)$Chisq[2]
 
 
 @pytest.mark.parametrize("other", ["x", None, 3.0])

@@ -152,17 +152,18 @@ def test_refit_names_a_response_of_the_wrong_length(fit):
 
 
 def test_simulate_is_seeded_and_shaped_like_lme4s(fit):
-    first, again = fit.simulate(3, seed=5), fit.simulate(3, seed=5)
+    first, again = fit.simulate(5, nsim=3), fit.simulate(seed=5, nsim=3)
     assert list(first.columns) == ["sim_1", "sim_2", "sim_3"] and first.index.equals(fit.model_data.index)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first["sim_1"], first["sim_2"])
+    assert fit.simulate(7).shape == (180, 1) and not np.allclose(fit.simulate(7), fit.simulate(8))
     with pytest.raises(ValueError, match="nsim"):
-        fit.simulate(0)
+        fit.simulate(1, nsim=0)
 
 
 def test_simulated_responses_have_the_model_moments(fit):
     # E(y) = X beta; Var(y) = sigma^2 (Z Lambda Lambda' Z' + I) (Bates et al. 2015, eq. 2-4)
-    sims = fit.simulate(4000, seed=1).to_numpy()
+    sims = fit.simulate(1, nsim=4000).to_numpy()
     design = fit.design
     Lam = design.Lambda(fit.theta).toarray()
     Z = design.Z.toarray()
@@ -173,3 +174,16 @@ def test_simulated_responses_have_the_model_moments(fit):
     expected = V[np.ix_(rows, rows)]
     sd = np.sqrt((np.outer(np.diag(expected), np.diag(expected)) + expected**2) / sims.shape[1])
     assert (np.abs(np.cov(sims[rows]) - expected) < 4 * sd).all()
+
+
+def test_grouping_factor_names_the_choices(fit):
+    assert fit.grouping_factor() == fit.grouping_factor("Subject") == "Subject"
+    with pytest.raises(KeyError, match=r"'subject' is not a grouping factor.*\['Subject'\]"):
+        fit.grouping_factor("subject")
+
+
+def test_refit_ml_is_a_refit_of_the_same_response(fit, sleep):
+    # lme4: refitML(fm1) equals lmer(..., REML = FALSE)
+    ml = fit.refit_ml()
+    assert not ml.reml and ml.refit_ml() is ml
+    assert ml.loglik == pytest.approx(lmer(FORMULA, sleep, reml=False).loglik, abs=1e-8)

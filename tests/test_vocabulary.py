@@ -51,7 +51,8 @@ def fit(formula: str = "MathAch ~ SES + (1 | School)", name: str = "hsb40", reml
 
 
 def _sleep_pair():
-    return (fit("Reaction ~ Days + (1 | Subject)", "sleepstudy"), fit("Reaction ~ Days + (Days | Subject)", "sleepstudy"))
+    return (fit("Reaction ~ Days + (1 | Subject)", "sleepstudy"),
+            fit("Reaction ~ Days + (Days | Subject)", "sleepstudy"))
 
 
 def _fe():
