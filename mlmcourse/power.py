@@ -24,6 +24,18 @@ variance is the ICC and the residual variance 1 - ICC. The level-1 predictor
 predictors (``treatment`` coded 0/1, ``w`` coded -1/+1) are split evenly over
 the groups. Effects are therefore standardized mean differences (treatment) or
 changes in outcome SDs per SD of the predictor (x, x:w).
+
+Notes
+-----
+The engine, mixedlm, ships ``powerSim``/``powerCurve`` in the style of R's
+simr. They are not used here: they simulate from a fitted model rather than
+from a design given in ICC and effect-size units, test with z (no J - 2 df,
+no boundary likelihood-ratio test), leave failed refits out of the count,
+and run the replicates one after another in one process, seeded from one
+generator, so a grid cannot be spread over workers with the same results.
+Here each replicate has its own stream (``SeedSequence.spawn``), every refit
+is counted, and the test is chosen by the user. A Satterthwaite test fits in
+as one more entry of :data:`TESTS` and one more branch of ``_wald``.
 """
 
 from __future__ import annotations
