@@ -73,6 +73,16 @@ def test_unbalanced_groups_lose_power_in_formula_and_simulation():
     assert within_mc_error(table["power"].iloc[1], unbalanced, 300)
 
 
+def test_explicit_sizes_and_attrition_agree_with_formula():
+    sizes = (4, 8, 12, 16, 20, 24) * 3
+    table = power.power_simulation("cluster_randomised", n_per_group=sizes, attrition=0.25, icc=0.1, effect=0.7,
+                                   n_reps=300, seed=8, progress=False)
+    row = table.iloc[0]
+    assert row["n_groups"] == 18 and row["n_total"] == sum(round(n * 0.75) for n in sizes)
+    assert 0.15 < row["power_analytic"] < 0.95
+    assert within_mc_error(row["power"], row["power_analytic"], 300), (row["power"], row["power_analytic"])
+
+
 def test_simulation_agrees_with_lme4_simulation():
     # lme4: lmer(y ~ treatment + (1 | group)), Wald t with J - 2 df, 1000 replicates in R
     for ref in REFERENCE["lme4_simulation"]:
