@@ -24,6 +24,18 @@ variance is the ICC and the residual variance 1 - ICC. The level-1 predictor
 predictors (``treatment`` coded 0/1, ``w`` coded -1/+1) are split evenly over
 the groups. Effects are therefore standardized mean differences (treatment) or
 changes in outcome SDs per SD of the predictor (x, x:w).
+
+Notes
+-----
+The engine, mixedlm, ships ``powerSim``/``powerCurve`` in the style of R's
+simr. They are not used here: they simulate from a fitted model rather than
+from a design given in ICC and effect-size units, test with z (no J - 2 df,
+no boundary likelihood-ratio test), leave failed refits out of the count,
+and run the replicates one after another in one process, seeded from one
+generator, so a grid cannot be spread over workers with the same results.
+Here each replicate has its own stream (``SeedSequence.spawn``), every refit
+is counted, and the test is chosen by the user. A Satterthwaite test fits in
+as one more entry of :data:`TESTS` and one more branch of ``_wald``.
 """
 
 from __future__ import annotations
@@ -275,6 +287,16 @@ _FORMULAS = {
     "cross_level": "Snijders & Bosker: GLS variance, noncentral t, J-2 df",
     "variance": "ANOVA F with (J-1, N-J) df (balanced groups)",
 }
+
+
+def _normal_power(design: str, sizes: tuple, icc: float, effect: float, slope_variance: float,
+                  alpha: float) -> float:
+    """The same standard error judged by the normal distribution: the design-effect approximation."""
+    if design == "variance":
+        return np.nan
+    std_error, _ = _analytic_terms(_layout(design, sizes, slope_variance > 0), icc, slope_variance)
+    crit, ncp = stats.norm.isf(alpha / 2), abs(effect) / std_error
+    return float(stats.norm.sf(crit - ncp) + stats.norm.cdf(-crit - ncp))
 
 
 def _analytic_one(design: str, sizes: tuple, icc: float, effect: float, slope_variance: float,
@@ -530,9 +552,12 @@ def analytic_power(design, *, n_groups=None, n_per_group, icc, effect=0.0, slope
     -------
     DataFrame
         Columns ``design, n_groups, n_per_group, size_cv, attrition, icc,
-        effect, slope_variance, alpha, n_total, power, test, analytic``;
-        power is NaN where no formula exists (the boundary LRT, unequal
-        groups for the F test).
+        effect, slope_variance, alpha, n_total, power, test, analytic,
+        power_normal``; power is NaN where no formula exists (the boundary
+        LRT, unequal groups for the F test). ``power_normal`` judges the same
+        standard error by the normal distribution: for a cluster-randomised
+        trial this is the design-effect approximation (Kish 1965) that Stata's
+        ``power twomeans, cluster`` uses, optimistic when groups are few.
 
     Notes
     -----
@@ -557,9 +582,11 @@ def analytic_power(design, *, n_groups=None, n_per_group, icc, effect=0.0, slope
         sizes = _group_sizes(point["n_groups"], point["n_per_group"], point["size_cv"], point["attrition"])
         power, method = _analytic_one(point["design"], sizes, point["icc"], point["effect"],
                                       point["slope_variance"], point["test"], point["alpha"])
+        normal = _normal_power(point["design"], sizes, point["icc"], point["effect"], point["slope_variance"],
+                               point["alpha"])
         rows.append({**point, "n_total": int(sum(sizes)), "power": power, "test": TESTS[point["test"]],
-                     "analytic": method})
-    return pd.DataFrame(rows, columns=[*_DESIGN_COLUMNS, "n_total", "power", "test", "analytic"])
+                     "analytic": method, "power_normal": normal})
+    return pd.DataFrame(rows, columns=[*_DESIGN_COLUMNS, "n_total", "power", "test", "analytic", "power_normal"])
 
 
 def optimal_group_size(icc: float, cost_group: float, cost_person: float) -> float:

@@ -37,6 +37,19 @@ def test_variance_f_formula_matches_r(row):
     assert table["power"].iloc[0] == pytest.approx(row["power"], abs=1e-9)
 
 
+def test_normal_power_is_the_design_effect_approximation():
+    # Kish's design effect: Var = 4 * deff / N with deff = 1 + (n - 1) rho; normal reference (Stata power twomeans, cluster)
+    from scipy import stats
+
+    from mlmcourse.variance import design_effect
+
+    table = power.analytic_power("cluster_randomised", n_groups=[6, 40], n_per_group=25, icc=0.15, effect=0.5)
+    se = np.sqrt(4 * design_effect(0.15, 25) / (np.array([6, 40]) * 25))
+    expected = stats.norm.sf(1.959963984540054 - 0.5 / se) + stats.norm.cdf(-1.959963984540054 - 0.5 / se)
+    assert np.allclose(table["power_normal"], expected, rtol=1e-12)
+    assert table["power_normal"].iloc[0] > table["power"].iloc[0] + 0.05  # optimistic with 6 groups
+
+
 def test_level1_formula_is_the_within_estimator_variance():
     # random intercept only, x centred within groups with variance 1: var = sigma^2 / N (Snijders & Bosker 2012)
     table = power.analytic_power("level1", n_groups=30, n_per_group=10, icc=0.2, effect=0.15, test="z")
@@ -71,6 +84,16 @@ def test_unbalanced_groups_lose_power_in_formula_and_simulation():
     balanced, unbalanced = table["power_analytic"]
     assert unbalanced < balanced - 0.02
     assert within_mc_error(table["power"].iloc[1], unbalanced, 300)
+
+
+def test_explicit_sizes_and_attrition_agree_with_formula():
+    sizes = (4, 8, 12, 16, 20, 24) * 3
+    table = power.power_simulation("cluster_randomised", n_per_group=sizes, attrition=0.25, icc=0.1, effect=0.7,
+                                   n_reps=300, seed=8, progress=False)
+    row = table.iloc[0]
+    assert row["n_groups"] == 18 and row["n_total"] == sum(round(n * 0.75) for n in sizes)
+    assert 0.15 < row["power_analytic"] < 0.95
+    assert within_mc_error(row["power"], row["power_analytic"], 300), (row["power"], row["power_analytic"])
 
 
 def test_simulation_agrees_with_lme4_simulation():
