@@ -6,12 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: book test notebooks slides check-browser handouts dist venv clean clean-all
+.PHONY: book book-student test notebooks slides check-browser handouts dist venv clean clean-all
 
 # Chapters that `make test` already ran are taken from _build/executed/ (tools/execute.py), not run again.
 book: $(STAMP)
 	$(BIN)/python tools/execute.py prime
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# The book without the exercises' solutions, for courses that grade them: _build/student-edition/.
+book-student: $(STAMP)
+	$(BIN)/python tools/student_edition.py
 
 # Each chapter is executed once (tests/test_chapters.py); its run is saved for the book and slides.
 test: $(STAMP)

@@ -43,6 +43,34 @@ def test_solutions_need_no_hidden_cell(chapter):
         f"{chapter.name}: a solution or a shown cell uses a name that only a hidden cell defines")
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_student_edition_of_the_book_needs_nothing_from_the_solutions(chapter):
+    cells = coursenb.drop_solutions(coursenb.read_chapter(chapter).cells)
+    assert execute.undefined_names(cells) == [], (
+        f"{chapter.name}: without its solutions (make book-student) a cell uses a name only a solution defines")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_no_cell_hides_the_self_check_function(chapter):
+    for cell in coursenb.read_chapter(chapter).cells:
+        if cell.cell_type == "code" and "from mlmcourse.checks import check" not in cell.source:
+            assert "check" not in execute.cell_names(cell.source)[1], (
+                f"{chapter.name}: a cell assigns to the name 'check', hiding mlmcourse.checks.check")
+
+
+def test_student_edition_sources_lose_exactly_the_solution_blocks():
+    import student_edition
+
+    text = ("# T\n\n```{exercise} E\n:label: t-ex1\nDo it.\n```\n\n```{code-cell} ipython3\n# Your code here\n```\n\n"
+            "```{solution-start} t-ex1\n:class: dropdown\n```\n\n```{code-cell} ipython3\nanswer = 42\n```\n\n"
+            "The answer.\n\n```{solution-end}\n```\n\n## Summary\n")
+    out = student_edition.without_solutions(text)
+    assert "answer = 42" not in out and "The answer." not in out and "solution" not in out
+    assert "Do it." in out and "# Your code here" in out and "## Summary" in out
+    with pytest.raises(ValueError):
+        student_edition.without_solutions("```{solution-start} t-ex1\n```\nno end")
+
+
 def _cells(*sources, removed=()):
     cells = []
     for i, source in enumerate(sources):

@@ -9,10 +9,17 @@ Each file ``answers/NN-slug.json`` holds the self-checked exercises of one chapt
 The key is written to ``mlmcourse/_answers.bin`` (see ``mlmcourse.checks``): numbers are encoded,
 choices are stored only as a salted hash, so neither is readable in the installed package.
 
+The expected values come from the book's own solutions: ``record`` executes a chapter with
+``MLMCOURSE_RECORD_ANSWERS`` set, so that each ``check(...)`` in its solutions writes down the answer
+the solution computes, and stores those answers in the chapter's source file (kind, tolerance and
+hint are written by hand). A chapter's hidden cells then assert that the check accepts the
+solution and rejects a wrong answer, so a drift in a solution fails the chapter.
+
 Usage::
 
-    python tools/answers.py            # write mlmcourse/_answers.bin
-    python tools/answers.py --check    # fail if it is out of date
+    python tools/answers.py                      # write mlmcourse/_answers.bin
+    python tools/answers.py --check              # fail if it is out of date
+    python tools/answers.py record [NN-slug ...] # re-derive the answers from the solutions
 """
 
 from __future__ import annotations
@@ -55,10 +62,43 @@ def load_sources(folder: Path = SOURCES) -> dict:
     return key
 
 
+def record(stems: list[str]) -> None:
+    """Run chapters with recording on and write the answers their solutions give into answers/."""
+    import os
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from execute import execute_chapter
+
+    for source in sorted(SOURCES.glob("*.json")):
+        if stems and source.stem not in stems:
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "answers.json"
+            os.environ["MLMCOURSE_RECORD_ANSWERS"] = str(path)
+            try:
+                execute_chapter(ROOT / "book" / f"{source.stem}.md")
+            finally:
+                del os.environ["MLMCOURSE_RECORD_ANSWERS"]
+            given = json.loads(path.read_text()) if path.exists() else {}
+        specs = json.loads(source.read_text(encoding="utf-8"))
+        for exercise, spec in specs.items():
+            if exercise not in given:
+                raise ValueError(f"{source.stem}: no solution ran check({exercise!r}, ...)")
+            field = {"number": "value", "numbers": "values", "choice": "answer"}[spec["kind"]]
+            spec[field] = given[exercise]
+        source.write_text(json.dumps(specs, indent=2) + "\n", encoding="utf-8")
+        print(f"{source.stem}: {len(specs)} answers recorded")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", choices=["build", "record"], default="build")
+    parser.add_argument("stems", nargs="*", help="with record: chapter stems (default: all)")
     parser.add_argument("--check", action="store_true", help="only report whether the key is current")
     args = parser.parse_args(argv)
+    if args.mode == "record":
+        record(args.stems)
     key = load_sources()
     if args.check:
         current = TARGET.exists() and decode_key(TARGET.read_bytes()) == key
