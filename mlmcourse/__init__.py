@@ -13,14 +13,15 @@ from importlib import import_module
 
 from mlmcourse.datasets import datasets, describe, load
 from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularFitWarning, lmer
+from mlmcourse.glmm import GlmerResult, SeparationWarning, glmer, marginal_predict
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "glmm")
 
 __all__ = [
     "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
-    "ConvergenceWarning", "__version__", *_SUBMODULES,
+    "ConvergenceWarning", "glmer", "GlmerResult", "SeparationWarning", "marginal_predict", "__version__", *_SUBMODULES,
 ]
 
 
