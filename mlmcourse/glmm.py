@@ -600,7 +600,7 @@ class GlmerResult:
 
         Uses the random-intercept variances of every grouping factor (with random
         slopes, this is the ICC where the slope variables are 0). Snijders &
-        Bosker (2012, section 17.3).
+        Bosker (2012, chapter 17).
         """
         if self.family != "binomial":
             raise ValueError("a latent-scale ICC is defined here for binomial (logit or probit) models only")
