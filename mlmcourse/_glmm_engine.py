@@ -265,8 +265,7 @@ class GlmmProblem:
         """Covariance of beta given theta (X' W X minus the random-effect part, inverted; lme4's RX)."""
         from mixedlm.estimation.laplace import glmm_deviance_with_status
 
-        theta_engine = np.concatenate([self.from_lme4_part(theta)])
-        _, _, u, _ = glmm_deviance_with_status(theta_engine, self.matrices, self._family, nAGQ=1)
+        _, _, u, _ = glmm_deviance_with_status(self.from_lme4_theta(theta), self.matrices, self._family, nAGQ=1)
         b, start = [], 0
         for block in self.blocks:
             size = block.n_levels * block.k
@@ -279,7 +278,8 @@ class GlmmProblem:
         information = WX.T @ WX - cross.T @ np.linalg.solve(precision, cross)
         return np.linalg.pinv(information)
 
-    def from_lme4_part(self, theta: np.ndarray) -> np.ndarray:
+    def from_lme4_theta(self, theta: np.ndarray) -> np.ndarray:
+        """lme4's theta order to the engine's."""
         parts, start = [], 0
         for size, order in zip(self._theta_sizes(), self._order):
             piece = np.empty(size)

@@ -308,3 +308,13 @@ def test_overdispersion_is_refused_for_binary_outcomes(null_model):
 def test_overdispersion_row_shape(epil):
     row = glmer("y ~ trt + (1 | subject)", epil, "poisson").overdispersion()
     assert list(row.columns) == ["method", "statistic", "df", "p_value", "ratio"] and len(row) == 1
+
+
+def test_conditional_covariance_fallback_is_close_to_the_hessian_one(urban_model):
+    # the RX-based covariance (lme4's vcov(m, use.hessian = FALSE)), used when the Hessian is not
+    # positive definite, ignores the uncertainty of theta: close to, not equal to, the Hessian one
+    problem, fit = urban_model._design.problem, urban_model._fit
+    conditional = np.sqrt(np.diag(problem.conditional_vcov(fit.theta, fit.beta)))
+    assert fit.vcov_method == "hessian"
+    np.testing.assert_allclose(conditional, urban_model.std_error, rtol=3e-2)
+    assert not np.allclose(conditional, urban_model.std_error, rtol=1e-6)
