@@ -487,11 +487,24 @@ class GlmerResult:
     def deviance(self) -> float:
         """-2 log-likelihood, the "deviance" lme4's summary() prints.
 
-        lme4's ``deviance()`` function returns something else for a GLMM (a
-        deviance relative to the saturated model); the two differ by twice the
-        saturated model's log-likelihood.
+        lme4's ``deviance()`` function returns something else for a GLMM: the
+        sum of squared deviance residuals at the conditional modes, which
+        ignores the random effects' distribution (see
+        :attr:`conditional_deviance`). Compare models by this one, or by AIC.
         """
         return -2 * self.loglik
+
+    @property
+    def conditional_deviance(self) -> float:
+        """Sum of squared deviance residuals given the conditional modes (lme4's ``deviance()`` for a GLMM)."""
+        problem = self._design.problem
+        mu, y, trials = self.fitted.to_numpy(), problem.y, problem.trials
+        if self.family == "binomial":
+            successes = np.rint(y * trials)
+            terms = stats.binom.logpmf(successes, trials, mu) - stats.binom.logpmf(successes, trials, y)
+        else:
+            terms = stats.poisson.logpmf(y, mu) - stats.poisson.logpmf(y, y)
+        return float(-2 * terms.sum())
 
     @property
     def df(self) -> int:

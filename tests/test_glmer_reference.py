@@ -108,6 +108,12 @@ def test_loglik_matches_lme4(key):
         assert m.deviance == pytest.approx(spec["minus_two_loglik"], abs=2e-3)
 
 
+@pytest.mark.parametrize("key", ["contra_int", "contra_slope", "cbpp_cbind", "epil_pois", "epil_olre"])
+def test_conditional_deviance_is_lme4_deviance_function(key):
+    # lme4: deviance(m) for a GLMM is the sum of squared deviance residuals at the conditional modes
+    assert fitted(key).conditional_deviance == pytest.approx(MODELS[key]["deviance_function"], rel=1e-4)
+
+
 @pytest.mark.parametrize("key", [k for k in MODELS if MODELS[k]["nagq"] == 1])
 def test_never_worse_than_lme4_default_fits(key):
     # lme4's default control (and bobyqa with the default tolPwrss) stop short of the optimum
