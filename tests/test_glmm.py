@@ -318,3 +318,14 @@ def test_conditional_covariance_fallback_is_close_to_the_hessian_one(urban_model
     assert fit.vcov_method == "hessian"
     np.testing.assert_allclose(conditional, urban_model.std_error, rtol=3e-2)
     assert not np.allclose(conditional, urban_model.std_error, rtol=1e-6)
+
+
+def test_zero_group_variance_is_flagged_singular():
+    # 30 groups of 10 draws with one common probability: the group variance is estimated as 0
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(30)], 10),
+                         "y": (rng.uniform(size=300) < 0.4).astype(int)})
+    with pytest.warns(mlmcourse.SingularFitWarning, match="boundary \\(singular\\) fit.*\\(\\(Intercept\\) \\| g\\)"):
+        m = glmer("y ~ 1 + (1 | g)", data)
+    assert m.singular and m.varcorr["vcov"].iloc[0] < 1e-8
+    assert "boundary (singular) fit" in str(m.summary())
