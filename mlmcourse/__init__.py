@@ -4,7 +4,7 @@ The package loads the course's data sets, fits linear mixed models with
 lme4's numbers, computes the estimators the course compares and draws the
 course's figures.
 
-Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``estimators``,
+Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``glmm`` (``glmer``), ``estimators``,
 ``inference``, ``variance``, ``simulate`` and ``plots``; each is imported on
 first use, so ``import mlmcourse`` stays fast.
 """

@@ -719,6 +719,13 @@ def attenuation(result: GlmerResult) -> pd.Series:
 
     c = 16 sqrt(3) / (15 pi) for the logit (Zeger, Liang & Albert 1988), 1 for
     the probit (exact there); var(u0) the sum of random-intercept variances.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> m = glmer("use ~ urban + (1 | district)", mlmcourse.load("contraception"))
+    >>> bool(abs(attenuation(m)["urbanY"]) < abs(m.fixef["urbanY"]))
+    True
     """
     if result.family != "binomial":
         raise ValueError("the attenuation formula is for logit and probit models")
