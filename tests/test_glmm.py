@@ -329,3 +329,26 @@ def test_zero_group_variance_is_flagged_singular():
         m = glmer("y ~ 1 + (1 | g)", data)
     assert m.singular and m.varcorr["vcov"].iloc[0] < 1e-8
     assert "boundary (singular) fit" in str(m.summary())
+
+
+def test_row_order_and_group_labels_do_not_change_the_fit(contra, null_model):
+    shuffled = contra.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    shuffled["district"] = "d" + shuffled["district"].astype(str)
+    m = glmer("use ~ 1 + (1 | district)", shuffled)
+    assert m.loglik == pytest.approx(null_model.loglik, abs=1e-6)
+    assert m.std_error.iloc[0] == pytest.approx(null_model.std_error.iloc[0], rel=1e-4)
+
+
+def test_cbind_needs_the_binomial_family(cbpp):
+    with pytest.raises(ValueError, match="cbind.*binomial"):
+        glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "poisson")
+
+
+def test_poisson_weights_are_refused(epil):
+    with pytest.raises(ValueError, match="weights= is for binomial proportions"):
+        glmer("y ~ trt + (1 | subject)", epil, "poisson", weights="base")
+
+
+def test_data_must_be_a_dataframe():
+    with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
+        glmer("use ~ 1 + (1 | district)", {"use": [0, 1]})
