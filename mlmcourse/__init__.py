@@ -4,7 +4,7 @@ The package loads the course's data sets, fits linear mixed models with
 lme4's numbers, computes the estimators the course compares and draws the
 course's figures.
 
-Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``estimators``,
+Submodules: ``datasets``, ``groups``, ``lmm`` (``lmer``), ``glmm`` (``glmer``), ``estimators``,
 ``inference``, ``variance``, ``simulate``, ``power``, ``plots`` and ``report``; each is imported on
 first use, so ``import mlmcourse`` stays fast.
 """
@@ -13,15 +13,17 @@ from importlib import import_module
 
 from mlmcourse.datasets import datasets, describe, load
 from mlmcourse._messages import ConvergenceWarning, DataWarning, LmerWarning, MlmWarning, SingularFitWarning
+from mlmcourse.glmm import GlmerResult, SeparationWarning, glmer, marginal_predict
 from mlmcourse.lmm import LmerControl, LmerDesign, LmerResult, lmer, lmer_design
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "power", "report")
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "glmm", "power", "report")
 
 __all__ = [
     "load", "datasets", "describe", "lmer", "lmer_design", "LmerControl", "LmerDesign", "LmerResult", "MlmWarning",
-    "DataWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning", "__version__", *_SUBMODULES,
+    "DataWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning", "glmer", "GlmerResult",
+    "SeparationWarning", "marginal_predict", "__version__", *_SUBMODULES,
 ]
 
 
