@@ -29,6 +29,7 @@ from scipy import stats
 
 from mlmcourse import _glmm_engine
 from mlmcourse._engine import Block
+from mlmcourse.design import ModelFrame
 from mlmcourse.formula import (
     Coding,
     FormulaError,
@@ -124,8 +125,8 @@ def glmer(formula: str, data: pd.DataFrame, family: str = "binomial", *, link: s
         raise ValueError(f"formula {formula!r} has no random-effect term such as (1 | group): without one this is "
                          "an ordinary GLM (statsmodels' GLM or Logit fits it)")
     work, trials = _prepare_response(parsed, data, family, cbind, weights)
-    frame, notes = _model_frame(parsed, work)
-    design = _build_design(parsed, frame, trials.loc[frame.index].to_numpy(dtype=float), family, link, notes)
+    frame = _model_frame(parsed, work)
+    design = _build_design(parsed, frame, trials.loc[frame.data.index].to_numpy(dtype=float), family, link)
     _check_quadrature(design, nagq)
     fit = design.problem.fit(nagq)
     return _shape_result(design, fit, str(data.attrs.get("name", "data")), formula)
@@ -273,17 +274,18 @@ def _weights(data: pd.DataFrame, weights) -> pd.Series:
     return values
 
 
-def _model_frame(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _model_frame(parsed: ParsedFormula, data: pd.DataFrame) -> ModelFrame:
     """model_frame(), but an observation-level random effect such as (1 | obs) is allowed, as in glmer."""
     row_terms = [t for t in parsed.random if _one_row_per_group(t, parsed, data)]
     if not row_terms:
         return model_frame(parsed, data)
     others = tuple(t for t in parsed.random if t not in row_terms)
-    frame, notes = model_frame(replace(parsed, random=others) if others else replace(parsed, random=()), data)
+    frame = model_frame(replace(parsed, random=others) if others else replace(parsed, random=()), data)
+    table = frame.data.copy()
     for column in dict.fromkeys(c for t in row_terms for c in [*t.variables, *t.grouping]):
-        if column not in frame.columns:
-            frame[column] = data.loc[frame.index, column]
-    return frame, notes
+        if column not in table.columns:
+            table[column] = data.loc[table.index, column]
+    return replace(frame, data=table)
 
 
 def _one_row_per_group(term, parsed: ParsedFormula, data: pd.DataFrame) -> bool:
@@ -311,16 +313,16 @@ class _Design:
         return [n for n, keep in zip(self.coding.names, self.kept) if keep]
 
 
-def _build_design(parsed, frame, trials, family, link, data_notes) -> _Design:
+def _build_design(parsed, frame: ModelFrame, trials, family, link) -> _Design:
     X, coding = fixed_design(parsed, frame)
     kept = _independent_columns(X)
-    notes = [(note, LmerWarning) for note in data_notes]
+    notes = [(note, LmerWarning) for note in frame.messages]
     if not kept.all():
         dropped = [n for n, k in zip(coding.names, kept) if not k]
         notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
                       f"{', '.join(dropped)}", LmerWarning))
     blocks = _lme4_block_order(random_design(parsed, frame))
-    y = frame[parsed.response].to_numpy(dtype=float)
+    y = np.asarray(frame.response, dtype=float)
     engine_blocks = [Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _glmm_engine.GlmmProblem(y, trials, X[:, kept], engine_blocks, family, link)
     names = [n for n, k in zip(coding.names, kept) if k]
@@ -328,7 +330,8 @@ def _build_design(parsed, frame, trials, family, link, data_notes) -> _Design:
         notes += [(f"complete or quasi-complete separation: the outcome is constant on one side of term {term!r}, "
                    "so its estimate and standard error are not to be trusted", SeparationWarning)
                   for term in _separated_terms(problem.X, names, y, trials)]
-    return _Design(parsed, frame, coding, kept, blocks, problem, tuple(notes))
+    data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
+    return _Design(parsed, data, coding, kept, blocks, problem, tuple(notes))
 
 
 def _check_quadrature(design: _Design, nagq: int) -> None:
