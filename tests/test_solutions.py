@@ -78,3 +78,11 @@ def test_solutions_notebook_has_every_solution_and_no_hidden_cell():
     code = [c.source for c in with_solutions.cells if c.cell_type == "code"]
     assert len(code) > sum(c.cell_type == "code" for c in student.cells)
     assert not hidden & set(code)
+
+
+def test_solutions_mode_writes_one_notebook_per_chapter(tmp_path):
+    assert coursenb.main(["solutions", "--out", str(tmp_path)]) == 0
+    written = sorted(p.stem for p in tmp_path.glob("*.ipynb"))
+    assert written == [c.stem for c in CHAPTERS]
+    notebook = nbformat.read(tmp_path / f"{CHAPTERS[0].stem}.ipynb", as_version=4)
+    assert notebook.cells[0].metadata.get("tags") == ["environment-check"]

@@ -188,50 +188,50 @@ def test_a_page_whose_requests_all_finished_is_only_noted():
     assert "every request was answered" in report.notes[0]
 
 
-def _page_report(chromium, html, decks, tmp_path, name):
-    reports = check_browser.run(html, decks, tmp_path / "shots", chromium)
-    return next(r for r in reports if r.url.endswith(name))
+PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+EXTRA_DECKS = {
+    "03-empty.slides.html": "<section><h2>Nothing here</h2></section>\n",
+    "04-figure.slides.html": f'<section><h2>A figure</h2><img alt="a dot" src="{PIXEL}"></section>\n',
+    "05-tex.slides.html": ("<section><h2>Escapes</h2><p>the column SES\\_within</p>"
+                           "<p>\\(\\text{SES\\_within}_{ij}\\)</p></section>\n"),
+}
 
 
-def _with_extra_deck(browser_site, tmp_path, name, extra_section):
+@pytest.fixture(scope="module")
+def problem_reports(browser_site, tmp_path_factory):
+    """One run of the check over decks and a book page that each carry one kind of problem."""
     chromium, html, decks, path = browser_site
-    bad = decks / name
-    bad.write_text(path.read_text().replace("<section", extra_section + "<section", 1))
+    page = path.read_text()
+    written = [decks / name for name in EXTRA_DECKS]
+    for target, section in zip(written, EXTRA_DECKS.values()):
+        target.write_text(page.replace("<section", section + "<section", 1))
+    figure = html / "book" / "figure.html"
+    figure.write_text(f'<!DOCTYPE html><title>f</title><img src="{PIXEL}">'
+                      f'<img alt="../_images/a.png" src="{PIXEL}"><img alt="Residuals by school" src="{PIXEL}">')
     try:
-        return _page_report(chromium, html, decks, tmp_path, name)
+        reports = check_browser.run(html, decks, tmp_path_factory.mktemp("shots"), chromium)
     finally:
-        bad.unlink()
+        for target in [*written, figure]:
+            target.unlink()
+    return {r.url.rsplit("/", 1)[-1]: r.problems for r in reports}
 
 
-def test_a_slide_with_only_a_heading_fails(browser_site, tmp_path):
-    report = _with_extra_deck(browser_site, tmp_path, "03-empty.slides.html",
-                              "<section><h2>Nothing here</h2></section>\n")
-    assert any("(Nothing here) shows only a heading" in p for p in report.problems), report.problems
+def test_a_slide_with_only_a_heading_fails(problem_reports):
+    problems = problem_reports["03-empty.slides.html"]
+    assert any("(Nothing here) shows only a heading" in p for p in problems), problems
 
 
-def test_a_slide_with_a_figure_is_not_empty(browser_site, tmp_path):
-    figure = ('<section><h2>A figure</h2><img alt="a dot" src="data:image/png;base64,'
-              'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="></section>\n')
-    report = _with_extra_deck(browser_site, tmp_path, "04-figure.slides.html", figure)
-    assert not [p for p in report.problems if "only a heading" in p or "alt text" in p], report.problems
+def test_a_slide_with_a_figure_is_not_empty(problem_reports):
+    problems = problem_reports["04-figure.slides.html"]
+    assert not [p for p in problems if "only a heading" in p or "alt text" in p], problems
 
 
-def test_literal_tex_in_text_and_in_a_formula_fails(browser_site, tmp_path):
-    section = ('<section><h2>Escapes</h2><p>the column SES\\_within</p>'
-               '<p>\\(\\text{SES\\_within}_{ij}\\)</p></section>\n')
-    report = _with_extra_deck(browser_site, tmp_path, "05-tex.slides.html", section)
-    assert any("literal TeX in the text" in p and "column SES" in p for p in report.problems), report.problems
-    assert any("literal TeX escape shown in a formula" in p for p in report.problems), report.problems
+def test_literal_tex_in_text_and_in_a_formula_fails(problem_reports):
+    problems = problem_reports["05-tex.slides.html"]
+    assert any("literal TeX in the text" in p and "column SES" in p for p in problems), problems
+    assert any("literal TeX escape shown in a formula" in p for p in problems), problems
 
 
-def test_an_image_without_alt_text_fails(browser_site, tmp_path):
-    chromium, html, decks, _ = browser_site
-    page = html / "book" / "figure.html"
-    pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-    page.write_text(f'<!DOCTYPE html><title>f</title><img src="{pixel}"><img alt="../_images/a.png" src="{pixel}">'
-                    f'<img alt="Residuals by school" src="{pixel}">')
-    try:
-        report = _page_report(chromium, html, decks, tmp_path, "book/figure.html")
-    finally:
-        page.unlink()
-    assert sum("image without alt text" in p for p in report.problems) == 2, report.problems
+def test_an_image_without_alt_text_fails(problem_reports):
+    problems = problem_reports["figure.html"]
+    assert sum("image without alt text" in p for p in problems) == 2, problems

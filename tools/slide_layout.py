@@ -43,8 +43,8 @@ CODE_CHARS = 108
 CELL_GAP = 14
 HEADING = {1: 64 * 1.15 + 29, 2: 40 * 1.15 + 18, 3: 34 * 1.15 + 15, 4: 28 * 1.15 + 13}
 HEADING_CHARS = {1: 34, 2: 55, 3: 64, 4: 78}
-TABLE_ROW = 32
-DATAFRAME_ROW = 29
+TABLE_ROW = 37  # 22 px text (deck.css), read from the back of a room
+DATAFRAME_ROW = 35  # 21 px text
 FIGURE_MAX = 470
 FIGURE_WIDTH = 1220
 
