@@ -121,35 +121,23 @@ def load_egsingle() -> pd.DataFrame:
 
 def simulate_chem97_shape(seed: int) -> pd.DataFrame:
     """A crossed design shaped like mlmRev's Chem97: 31,022 A-level scores of students in
-    2,410 schools, crossed with a second factor of 1,000 levels (area), and a GCSE covariate."""
+    2,410 schools, crossed with the 1,000 areas they live in, and a GCSE covariate.
+
+    Each school draws most pupils from its own area and the rest from the three areas on
+    either side, so the factors are crossed (not nested), as schools and neighbourhoods are.
+    """
     rng = np.random.default_rng(seed)
     n, n_school, n_area = 31_022, 2_410, 1_000
     school = np.concatenate([np.arange(n_school), rng.integers(0, n_school, n - n_school)])
-    area = np.concatenate([np.arange(n_area), rng.integers(0, n_area, n - n_area)])
     rng.shuffle(school)
-    rng.shuffle(area)
+    home = rng.integers(0, n_area, n_school)
+    away = rng.choice([-3, -2, -1, 1, 2, 3], n) * (rng.random(n) < 0.3)
+    area = (home[school] + away) % n_area
     gcsecnt = rng.normal(0, 1.1, n)
     score = (5.8 + 2.4 * gcsecnt + rng.normal(0, 1.0, n_school)[school] + rng.normal(0, 0.4, n_area)[area]
              + rng.normal(0, 2.3, n))
     return pd.DataFrame({"score": score, "gcsecnt": gcsecnt, "school": [f"sch{i}" for i in school],
                          "area": [f"area{i}" for i in area]})
-
-
-def simulate_insteval_size(seed: int) -> pd.DataFrame:
-    """A crossed design the size of lme4's InstEval: 73,421 ratings, 2,972 students
-    (s) x 1,128 lecturers (d) in 14 departments, lecturers nested in departments."""
-    rng = np.random.default_rng(seed)
-    n, n_s, n_d, n_dept = 73_421, 2_972, 1_128, 14
-    dept_of_d = np.concatenate([np.arange(n_dept), rng.integers(0, n_dept, n_d - n_dept)])
-    s = np.concatenate([np.arange(n_s), rng.integers(0, n_s, n - n_s)])
-    d = np.concatenate([np.arange(n_d), rng.integers(0, n_d, n - n_d)])
-    rng.shuffle(s)
-    rng.shuffle(d)
-    service = rng.integers(0, 2, n)
-    y = (3.2 - 0.07 * service + rng.normal(0, 0.32, n_s)[s] + rng.normal(0, 0.51, n_d)[d]
-         + rng.normal(0, 0.08, n_dept)[dept_of_d[d]] + rng.normal(0, 1.18, n))
-    return pd.DataFrame({"y": y, "service": service.astype(float), "s": [f"s{i}" for i in s],
-                         "d": [f"d{i}" for i in d], "dept": [f"dept{i}" for i in dept_of_d[d]]})
 
 
 WORKER = r'''

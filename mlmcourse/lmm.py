@@ -160,9 +160,24 @@ def _build_design(parsed: ParsedFormula, frame: pd.DataFrame, data_notes: list[s
     blocks = _lme4_block_order(random_design(parsed, frame))
     notes += [(note, SingularFitWarning) for note in _collinear_random_columns(blocks)]
     y = frame[parsed.response].to_numpy(dtype=float)
+    _check_response(parsed.response, y, X[:, kept], [n for n, k in zip(coding.names, kept) if k])
     engine_blocks = [_engine.Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _engine.Problem(y, X[:, kept], engine_blocks)
     return _Design(parsed, frame, coding, kept, blocks, problem, tuple(notes))
+
+
+def _check_response(name: str, y: np.ndarray, X: np.ndarray, terms: list[str]) -> None:
+    """Refuse a response without variance, or one the fixed effects fit exactly (no residual left)."""
+    if y.size and np.ptp(y) == 0:
+        raise ValueError(f"response {name!r} has no variance (every value is {y[0]:g}): there is nothing "
+                         "for a mixed model to split between groups and residuals")
+    if X.shape[1] == 0 or y.size <= X.shape[1]:
+        return
+    unit = X / np.maximum(np.linalg.norm(X, axis=0), np.finfo(float).tiny)
+    residual = y - unit @ np.linalg.lstsq(unit, y, rcond=None)[0]
+    if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(y - y.mean()):
+        raise ValueError(f"response {name!r} is fitted exactly by the fixed effects ({', '.join(terms)}): no "
+                         "variation is left for the random effects or the residual")
 
 
 def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:

@@ -257,3 +257,16 @@ def test_three_level_growth_model_converges_on_the_primary_optimizer():
     assert m.loglik == pytest.approx(ref["loglik"], abs=1e-6)
     np.testing.assert_allclose(m.varcorr["vcov"], ref["vcov"], rtol=1e-4)
     np.testing.assert_allclose(m.std_error, list(ref["std_error"].values()), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ responses the model cannot fit
+def test_lmer_refuses_a_response_without_variance(sleep):
+    with pytest.raises(ValueError, match="response 'flat' has no variance"):
+        lmer("flat ~ Days + (1 | Subject)", sleep.assign(flat=250.0))
+
+
+@pytest.mark.parametrize("factor", [1.0, 1e-9, 1e9])
+def test_lmer_refuses_a_response_the_fixed_effects_fit_exactly(sleep, factor):
+    data = sleep.assign(line=(2.0 + 3.0 * sleep["Days"]) * factor)
+    with pytest.raises(ValueError, match=r"response 'line' is fitted exactly by the fixed effects \(\(Intercept\), Days\)"):
+        lmer("line ~ Days + (1 | Subject)", data)
