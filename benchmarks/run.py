@@ -320,27 +320,37 @@ def main(argv=None) -> int:
     parser.add_argument("--no-chapters", action="store_true")
     parser.add_argument("--cases", nargs="+", choices=list(CASES),
                         help="time only these cases; the saved results of the others are kept")
+    parser.add_argument("--load", type=float, default=None,
+                        help="note in the table the machine's load average during the run")
     args = parser.parse_args(argv)
     fits = time_fits(args.repeat, args.statsmodels_timeout, args.cases)
+    fits["measured"] = time.strftime("%Y-%m-%d") + (f" (load {args.load:g})" if args.load else "")
     if args.cases:
         fits = _merged(fits)
     chapters = None if args.no_chapters else time_chapters()
     if chapters is None and (HERE / "chapter_times.csv").exists():
         chapters = pd.read_csv(HERE / "chapter_times.csv")  # the last measured chapter times
     fits.to_csv(HERE / "results.csv", index=False)
+    if not args.no_chapters:
+        chapters.to_csv(HERE / "chapter_times.csv", index=False)
+    write_markdown(fits, chapters)
+    return 0
+
+
+def write_markdown(fits: pd.DataFrame, chapters: pd.DataFrame | None) -> None:
+    """benchmarks/results.md: the fits (with the date each was measured), chapter times, targets."""
     verdicts = report(fits, chapters)
-    shown = fits[["case", "rows", "mlmcourse_s", "statsmodels_s", "speedup_vs_statsmodels",
-                  "mlmcourse_peak_mb"] + (["lme4_s"] if "lme4_s" in fits else [])]
-    md = ["## Benchmark results", "", f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores.", "",
-          shown.to_markdown(index=False, floatfmt=".3f"), ""]
+    fits = fits.assign(measured=fits["measured"].fillna("")) if "measured" in fits else fits
+    columns = ["case", "rows", "mlmcourse_s", "statsmodels_s", "speedup_vs_statsmodels", "mlmcourse_peak_mb"]
+    columns += [c for c in ("lme4_s", "lme4_over_mlmcourse", "measured") if c in fits]
+    md = ["## Benchmark results", "", f"On {os.cpu_count()} cores; lme4 is timed in the same run as mlmcourse "
+          "(`lme4_over_mlmcourse` > 1: mlmcourse is faster).", "",
+          fits[columns].to_markdown(index=False, floatfmt=".3f"), ""]
     if chapters is not None:
-        if not args.no_chapters:
-            chapters.to_csv(HERE / "chapter_times.csv", index=False)
         md += ["### Chapter execution times", "", chapters.to_markdown(index=False, floatfmt=".1f"), ""]
     md += ["### Targets", ""] + [f"- {v}" for v in verdicts]
     (HERE / "results.md").write_text("\n".join(md) + "\n")
     print("\n".join(verdicts))
-    return 0
 
 
 if __name__ == "__main__":

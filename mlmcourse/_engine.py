@@ -114,6 +114,13 @@ class OptInfo:
         ``("L-BFGS-B", "COBYQA", "L-BFGS-B restart")``.
     messages : tuple of str
         The closing message of each stage.
+
+    Examples
+    --------
+    >>> import mlmcourse
+    >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
+    >>> m.optinfo.optimizer, m.optinfo.stages, m.optinfo.converged
+    ('L-BFGS-B', ('L-BFGS-B',), True)
     """
 
     optimizer: str
