@@ -314,6 +314,10 @@ class _Stages:
     large gradient, a diagonal of a correlated term's T near zero, where the
     gradient vanishes by symmetry) COBYQA runs from the same start, then
     L-BFGS-B restarts from the better point, and the lowest objective wins.
+    On the 50 lme4 reference models this reaches lme4's optimum (lme4 refitted
+    with rhoend = 1e-12) to about 1e-10 in the log-likelihood; COBYQA alone is
+    as exact but slower, L-BFGS-B on numerical gradients stops up to 5e-5
+    short, and SciPy's Nelder-Mead fails on three-term random parts.
     """
 
     def __init__(self, optimizer, correlated_diagonal: np.ndarray, control: LmerControl):
