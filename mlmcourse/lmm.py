@@ -118,9 +118,10 @@ def lmer(formula: str, data: pd.DataFrame, *, reml: bool = True, control: LmerCo
         raise TypeError(f"control must be an mlmcourse.LmerControl, not {type(control).__name__}")
     parsed = parse_formula(formula)
     _require_random_part(parsed)
-    frame, notes = model_frame(parsed, data)
-    design = _build_design(parsed, frame, notes)
-    fit = design.problem.fit(reml=bool(reml), control=control)
+    with _engine._one_blas_thread():  # small products: one BLAS thread is faster than several competing
+        frame, notes = model_frame(parsed, data)
+        design = _build_design(parsed, frame, notes)
+        fit = design.problem.fit(reml=bool(reml), control=control)
     return _shape_result(design, fit, data_name=str(data.attrs.get("name", "data")))
 
 
