@@ -140,6 +140,23 @@ def simulate_chem97_shape(seed: int) -> pd.DataFrame:
                          "area": [f"area{i}" for i in area]})
 
 
+def simulate_insteval_size(seed: int) -> pd.DataFrame:
+    """A crossed design the size of lme4's InstEval: 73,421 ratings, 2,972 students
+    (s) x 1,128 lecturers (d) in 14 departments, lecturers nested in departments."""
+    rng = np.random.default_rng(seed)
+    n, n_s, n_d, n_dept = 73_421, 2_972, 1_128, 14
+    dept_of_d = np.concatenate([np.arange(n_dept), rng.integers(0, n_dept, n_d - n_dept)])
+    s = np.concatenate([np.arange(n_s), rng.integers(0, n_s, n - n_s)])
+    d = np.concatenate([np.arange(n_d), rng.integers(0, n_d, n - n_d)])
+    rng.shuffle(s)
+    rng.shuffle(d)
+    service = rng.integers(0, 2, n)
+    y = (3.2 - 0.07 * service + rng.normal(0, 0.32, n_s)[s] + rng.normal(0, 0.51, n_d)[d]
+         + rng.normal(0, 0.08, n_dept)[dept_of_d[d]] + rng.normal(0, 1.18, n))
+    return pd.DataFrame({"y": y, "service": service.astype(float), "s": [f"s{i}" for i in s],
+                         "d": [f"d{i}" for i in d], "dept": [f"dept{i}" for i in dept_of_d[d]]})
+
+
 WORKER = r'''
 import json, resource, sys, time, warnings
 import pandas as pd
