@@ -73,12 +73,27 @@ def verify(name: str) -> None:
 
 
 def _read_csv(filename: str, ids: list[str]) -> pd.DataFrame:
-    """Read an R-exported CSV: quoted fields are text, unquoted fields are numbers."""
-    with (_data_dir() / filename).open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, quoting=csv.QUOTE_NONNUMERIC)
-        header = next(reader)
-        rows = list(reader)
-    frame = pd.DataFrame(rows, columns=[str(c).replace(".", "_") for c in header])
+    """Read an R-exported CSV: quoted fields are text, unquoted fields are numbers.
+
+    A file that is missing or cannot be parsed raises DataCorruptionError naming it.
+    """
+    try:
+        with (_data_dir() / filename).open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, quoting=csv.QUOTE_NONNUMERIC)
+            header = next(reader)
+            rows = list(reader)
+        for line, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                raise ValueError(f"line {line} has {len(row)} fields, the header {len(header)}")
+        frame = pd.DataFrame(rows, columns=[str(c).replace(".", "_") for c in header])
+        return _typed_columns(frame, ids)
+    except (OSError, StopIteration, csv.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        problem = "is empty" if isinstance(exc, StopIteration) else f"cannot be read ({type(exc).__name__}: {exc})"
+        raise DataCorruptionError(f"data file {filename!r} {problem}; reinstall mlmcourse") from None
+
+
+def _typed_columns(frame: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """Identifier columns as strings, all-text columns as sorted categoricals, the rest as numbers."""
     for column in frame.columns:
         values = frame[column]
         if column in ids:

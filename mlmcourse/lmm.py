@@ -267,7 +267,9 @@ class LmerDesign:
     def fit(self, reml: bool = True, *, start=None, control: LmerControl | None = None) -> LmerResult:
         """Minimise :meth:`deviance` over theta and return the fitted model (``optimizeLmer``, ``mkMerMod``)."""
         _check_reml(reml)
-        fit = self.problem.fit(reml=bool(reml), start=None if start is None else self._theta(start), control=control)
+        with _engine._one_blas_thread():  # small products: one BLAS thread is faster than several competing
+            fit = self.problem.fit(reml=bool(reml), start=None if start is None else self._theta(start),
+                                   control=control)
         return _shape_result(self, fit, self.data_name)
 
     def evaluate(self, theta, reml: bool = True) -> LmerResult:
@@ -318,10 +320,25 @@ def _build_design(parsed: ParsedFormula, frame: ModelFrame) -> LmerDesign:
     notes += [(note, SingularFitWarning) for note in _collinear_random_columns(blocks)]
     offset = frame.offset if parsed.offsets else None
     y = frame.response - frame.offset  # lme4 fits y - offset; fitted values add it back
+    _check_response(parsed.response, y, X[:, kept], [n for n, k in zip(coding.names, kept) if k])
     engine_blocks = [_engine.Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _engine.Problem(y, X[:, kept], engine_blocks)
     data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
     return LmerDesign(parsed, data, coding, kept, blocks, problem, tuple(notes), offset)
+
+
+def _check_response(name: str, y: np.ndarray, X: np.ndarray, terms: list[str]) -> None:
+    """Refuse a response without variance, or one the fixed effects fit exactly (no residual left)."""
+    if y.size and np.ptp(y) == 0:
+        raise ValueError(f"response {name!r} has no variance (every value is {y[0]:g}): there is nothing "
+                         "for a mixed model to split between groups and residuals")
+    if X.shape[1] == 0 or y.size <= X.shape[1]:
+        return
+    unit = X / np.maximum(np.linalg.norm(X, axis=0), np.finfo(float).tiny)
+    residual = y - unit @ np.linalg.lstsq(unit, y, rcond=None)[0]
+    if np.linalg.norm(residual) <= 1e-10 * np.linalg.norm(y - y.mean()):
+        raise ValueError(f"response {name!r} is fitted exactly by the fixed effects ({', '.join(terms)}): no "
+                         "variation is left for the random effects or the residual")
 
 
 def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:

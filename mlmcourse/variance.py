@@ -42,6 +42,33 @@ def _require_fit(fit, what: str) -> None:
     require_type(fit, LmerResult, f"{what}: fit", "mlmcourse.lmer()")
 
 
+def _numbers(name: str, value) -> np.ndarray:
+    """`value` as a float array; a missing, infinite or non-numeric value is refused by name."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of numbers, not {value!r}") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return array
+
+
+def _cluster_sizes(n) -> np.ndarray:
+    n = _numbers("cluster size n", n)
+    if np.any(n < 1):
+        raise ValueError(f"cluster size n must be at least 1, got {n.min()}")
+    return n
+
+
+def _shares(name: str, value) -> np.ndarray:
+    """A variance share (VPC): between 0 and 1."""
+    array = _numbers(name, value)
+    if np.any((array < 0) | (array > 1)):
+        bad = array[(array < 0) | (array > 1)].ravel()[0]
+        raise ValueError(f"{name} is a share of variance and must lie between 0 and 1, got {bad}")
+    return array
+
+
 def _random_terms(fit) -> pd.DataFrame:
     """The variance rows of a fit's varcorr, without the residual."""
     varcorr = fit.varcorr
@@ -250,6 +277,11 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     """
     complete = _complete_rows(data, y, group)
     values = complete[y].astype(float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"column {y!r} has {int((~np.isfinite(values)).sum())} infinite value(s)")
+    if len(values) and float(values.max()) == float(values.min()):
+        raise ValueError(f"column {y!r} has no variance (every value is {values.iloc[0]:g}), so there is "
+                         "no share of it between groups to estimate")
     grouped = values.groupby(complete[group], observed=True)
     n_j, mean_j = grouped.size(), grouped.mean()
     n_obs, n_groups = int(n_j.sum()), int(len(n_j))
@@ -282,6 +314,12 @@ def design_effect(icc: float | np.ndarray, n: float | np.ndarray) -> float | np.
         How many times larger the variance of a mean is than under simple
         random sampling of the same number of units.
 
+    Raises
+    ------
+    ValueError
+        If n < 1, or icc lies outside [-1/(n - 1), 1] (the range of a
+        correlation shared by n units), or a value is missing or infinite.
+
     Notes
     -----
     Kish (1965); Snijders & Bosker (2012, eq. 3.17). The effective sample
@@ -292,9 +330,14 @@ def design_effect(icc: float | np.ndarray, n: float | np.ndarray) -> float | np.
     >>> round(design_effect(0.1, 30), 10)
     3.9
     """
-    icc, n = np.asarray(icc, dtype=float), np.asarray(n, dtype=float)
-    if np.any(n < 1):
-        raise ValueError(f"cluster size n must be at least 1, got {n.min()}")
+    icc, n = _numbers("icc", icc), _cluster_sizes(n)
+    lowest = np.where(n > 1, -1.0 / np.maximum(n - 1.0, 1e-300), -np.inf)
+    outside = (icc > 1 + 1e-12) | (icc < lowest - 1e-12)
+    if np.any(outside):
+        bad_icc = np.broadcast_to(icc, outside.shape)[outside].ravel()[0]
+        bad_n = np.broadcast_to(n, outside.shape)[outside].ravel()[0]
+        raise ValueError(f"icc = {bad_icc:g} is not a correlation of clusters of size {bad_n:g}: it must lie "
+                         f"between -1/(n - 1) = {-1 / (bad_n - 1) if bad_n > 1 else -np.inf:g} and 1")
     result = 1.0 + (n - 1.0) * icc
     return float(result) if result.ndim == 0 else result
 
@@ -316,6 +359,11 @@ def se_inflation(vpc_x: float | np.ndarray, vpc_y: float | np.ndarray,
     float or ndarray
         :math:`SE_{true} / SE_{OLS}`.
 
+    Raises
+    ------
+    ValueError
+        If a VPC lies outside [0, 1], n < 1, or a value is missing or infinite.
+
     Notes
     -----
     The *multilevel structures* lecture slides give
@@ -328,9 +376,7 @@ def se_inflation(vpc_x: float | np.ndarray, vpc_y: float | np.ndarray,
     >>> round(se_inflation(0.5, 0.2, 31), 4)
     2.0
     """
-    vpc_x, vpc_y, n = (np.asarray(v, dtype=float) for v in (vpc_x, vpc_y, n))
-    if np.any(n < 1):
-        raise ValueError(f"cluster size n must be at least 1, got {n.min()}")
+    vpc_x, vpc_y, n = _shares("vpc_x", vpc_x), _shares("vpc_y", vpc_y), _cluster_sizes(n)
     result = np.sqrt(1.0 + vpc_x * vpc_y * (n - 1.0))
     return float(result) if result.ndim == 0 else result
 

@@ -114,3 +114,27 @@ def test_egsingle_is_three_level():
     levels = mlmcourse.describe("egsingle").set_index("variable")["level"]
     assert levels["lowinc"] == 3 and levels["female"] == 2 and levels["year"] == 1
     assert sorted(eg["year"].unique()) == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
+def _damaged_copy(tmp_path, monkeypatch, text: str):
+    ds._registry()  # read the registry from the package before pointing at the damaged copy
+    (tmp_path / "sleepstudy.csv").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(ds, "_data_dir", lambda: tmp_path)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "is empty"),
+    ('"Reaction","Days","Subject"\n249.56,0,"308"\n258.7,1\n', "line 3 has 2 fields"),
+    ('"Reaction","Days","Subject"\n249.56,zero,"308"\n', "cannot be read"),
+])
+def test_a_damaged_file_is_named_when_checksums_are_skipped(tmp_path, monkeypatch, text, match):
+    _damaged_copy(tmp_path, monkeypatch, text)
+    with pytest.raises(ds.DataCorruptionError, match=f"'sleepstudy.csv'.*{match}"):
+        mlmcourse.load("sleepstudy", verify_checksum=False)
+
+
+def test_a_missing_file_is_named(tmp_path, monkeypatch):
+    ds._registry()
+    monkeypatch.setattr(ds, "_data_dir", lambda: tmp_path)
+    with pytest.raises(ds.DataCorruptionError, match="'sleepstudy.csv'"):
+        mlmcourse.load("sleepstudy", verify_checksum=False)
+    with pytest.raises(ds.DataCorruptionError, match="'sleepstudy.csv'.*missing"):
+        mlmcourse.load("sleepstudy")

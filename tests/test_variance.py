@@ -241,3 +241,51 @@ def test_gls_mean_reproduces_scs_2017(null_fit, hs):
 def test_gls_mean_needs_the_intercept_only_model(hs):
     with pytest.raises(ValueError, match="intercept-only"):
         var.gls_mean(lmer("MathAch ~ SES + (1 | School)", hs))
+
+
+# ----------------------------------------------------------------- domains
+@pytest.mark.parametrize("icc, n", [(2.0, 10), (-0.2, 10), (1.0 + 1e-6, 5)])
+def test_design_effect_refuses_an_icc_outside_its_range(icc, n):
+    with pytest.raises(ValueError, match=f"icc = {icc:g}"):
+        var.design_effect(icc, n)
+
+
+def test_design_effect_accepts_the_whole_range_of_an_icc():
+    # -1/(n - 1) is the smallest correlation n units can share: no variance of the mean is left
+    assert var.design_effect(-1 / 9, 10) == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(var.design_effect([0.1, 0.9], [5, 1]), [1.4, 1.0])
+
+
+@pytest.mark.parametrize("args, match", [
+    ((0.5, float("nan"), 3), "vpc_y must be finite"),
+    ((1.5, 0.2, 3), "vpc_x is a share"),
+    ((0.5, -0.1, 3), "vpc_y is a share"),
+    ((0.5, 0.2, 0.5), "at least 1"),
+    ((0.5, 0.2, np.inf), "must be finite"),
+])
+def test_se_inflation_refuses_values_outside_their_domain(args, match):
+    with pytest.raises(ValueError, match=match):
+        var.se_inflation(*args)
+
+
+def test_se_inflation_names_a_value_that_is_not_a_number():
+    with pytest.raises(TypeError, match="vpc_x"):
+        var.se_inflation("a lot", 0.2, 3)
+
+
+def test_icc_anova_refuses_a_response_without_variance():
+    data = pd.DataFrame({"g": list("aabbcc"), "y": [3.0] * 6})
+    with pytest.raises(ValueError, match="'y' has no variance"):
+        var.icc_anova(data, "y", "g")
+
+
+def test_icc_anova_accepts_its_lowest_possible_value():
+    # every group has one 0 and one 10: MSB = 0, so the ICC is -1/(n0 - 1) = -1 for pairs
+    data = pd.DataFrame({"g": list("aabbcc"), "y": [0.0, 10.0, 0.0, 10.0, 0.0, 10.0]})
+    assert var.icc_anova(data, "y", "g").icc == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("function", [var.icc, var.shrinkage, var.gls_mean])
+def test_model_based_functions_refuse_what_is_not_a_fit(function):
+    with pytest.raises(TypeError, match="LmerResult.*not str"):
+        function("x")
