@@ -20,6 +20,7 @@ of T in column-major order, and the term's covariance is sigma^2 T T'.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -136,8 +137,9 @@ class OptInfo:
                 f"max|gradient| {self.max_gradient:.2g}, stages {' -> '.join(self.stages)}>")
 
 
+@functools.lru_cache(maxsize=1)
 def backend() -> str:
-    """Describe the engine in use; raise if its compiled core is not available.
+    """Describe the engine in use; raise if its compiled core is not available (checked once).
 
     Returns
     -------
