@@ -240,11 +240,6 @@ def test_lmer_refuses_a_control_of_the_wrong_type(sleep):
 
 
 # ------------------------------------------------------------------ the three-level growth model
-def _has_egsingle() -> bool:
-    return "egsingle" in set(mlmcourse.datasets()["name"])
-
-
-@pytest.mark.skipif(not _has_egsingle(), reason="the egsingle data set is not shipped yet")
 def test_three_level_growth_model_converges_on_the_primary_optimizer():
     # lme4: lmer(math ~ year + (year | schoolid) + (year | childid:schoolid), mlmRev::egsingle)
     ref = REFERENCE["egsingle_growth"]
