@@ -41,7 +41,8 @@ from mlmcourse.formula import (
     random_design,
 )
 
-__all__ = ["lmer", "LmerControl", "OptInfo", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
+__all__ = ["lmer", "LmerControl", "OptInfo", "LmerResult", "LmerSummary", "LmerWarning", "SingularFitWarning",
+           "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, used by lme4 to drop collinear columns
