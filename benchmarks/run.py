@@ -190,7 +190,8 @@ suppressMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1], stringsAsFactors = TRUE)
 for (v in c("schoolid","childid")) if (v %in% names(d)) d[[v]] <- as.character(d[[v]])
-for (v in c("School","primary","second","Subject","g","s","d","dept","school","area","schoolid","childid")) if (v %in% names(d)) d[[v]] <- factor(d[[v]])
+ids <- c("School","primary","second","Subject","g","s","d","dept","school","area","schoolid","childid")
+for (v in ids) if (v %in% names(d)) d[[v]] <- factor(d[[v]])
 t <- system.time(m <- lmer(as.formula(args[2]), d))[["elapsed"]]
 cat(sprintf('{"seconds": %.6f, "loglik": %.8f}\n', t, as.numeric(logLik(m))))
 '''
