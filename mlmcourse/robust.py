@@ -70,11 +70,18 @@ class ClusterRobustResult:
         """Cluster-robust standard errors indexed by term."""
         return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.vcov.index, name="std_error")
 
-    def coef_table(self) -> pd.DataFrame:
-        """One row per term: ``term, estimate, std_error, statistic, df, p_value, conf_low, conf_high``."""
+    def coef_table(self, level: float | None = None) -> pd.DataFrame:
+        """One row per term: ``term, estimate, std_error, statistic, df, p_value, conf_low, conf_high``.
+
+        Intervals at `level` (default: the level the fit was asked for), with the t quantile on
+        each term's df.
+        """
+        level = self.level if level is None else level
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
         se = self.std_error
         t = self.estimate / se
-        half = stats.t.ppf(0.5 + self.level / 2, self.df) * se
+        half = stats.t.ppf(0.5 + level / 2, self.df) * se
         table = pd.DataFrame({
             "term": self.estimate.index, "estimate": self.estimate.to_numpy(), "std_error": se.to_numpy(),
             "statistic": t.to_numpy(), "df": self.df.to_numpy(dtype=float),

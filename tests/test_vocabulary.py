@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import mlmcourse
-from mlmcourse import estimators, groups, inference, lmm, variance
+from mlmcourse import estimators, glmm, groups, inference, lmm, robust, variance
 
 COEF = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
 COEF_KEYS = {"level", "response", "contrast", "effect"}  # key columns a per-group coefficient table puts in front
@@ -30,7 +30,7 @@ RANEF = ["grpvar", "term", "grp", "condval", "condsd"]
 #: Old dialects that must not come back in any result table.
 FORBIDDEN_COLUMNS = {"chisq", "t_value", "z_value", "f_value", "lower", "upper", "bse", "se", "pvalue", "tvalue",
                      "test", "group", "component", "sd", "variable"}
-MODULES = [lmm, estimators, inference, variance, groups]
+MODULES = [lmm, glmm, estimators, robust, inference, variance, groups]
 #: Public callables that return no result to check, and why.
 NOT_RESULTS = {
     "lme4_term_name": "translates one name (a str)",
@@ -48,6 +48,11 @@ def fit(formula: str = "MathAch ~ SES + (1 | School)", name: str = "hsb40", reml
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mlmcourse.MlmWarning)
         return lmm.lmer(formula, data(name), reml=reml)
+
+
+@cache
+def binary_fit(formula: str = "use ~ urban + (1 | district)"):
+    return glmm.glmer(formula, data("contraception"))
 
 
 def _sleep_pair():
@@ -98,6 +103,13 @@ CALLS = {
                lambda: groups.center(data("hsb40"), "SES", "School", how="grand")],
     "group_table": [lambda: groups.group_table(data("hsb40"), "School")],
     "variable_levels": [lambda: groups.variable_levels(data("hsb40"), "School")],
+    "glmer": [lambda: binary_fit(), lambda: binary_fit("use ~ urban + age + (1 | district)"),
+              lambda: glmm.glmer("use ~ urban + (1 | district)", data("contraception"), nagq=5),
+              lambda: glmm.glmer("y ~ trt + (1 | subject)", data("epil"), "poisson")],
+    "marginal_predict": [lambda: glmm.marginal_predict(binary_fit())],
+    "attenuation": [lambda: glmm.attenuation(binary_fit())],
+    "cluster_robust": [lambda: robust.cluster_robust("MathAch ~ SES", data("hsb40"), "School"),
+                       lambda: robust.cluster_robust("MathAch ~ SES", data("hsb40"), "School", type="CR1")],
 }
 #: Functions whose DataFrame is data (columns named after the user's variables), not a result table.
 DATA_FRAMES = {"center", "group_table", "variable_levels", "parametric_bootstrap"}
