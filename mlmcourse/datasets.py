@@ -132,8 +132,8 @@ def load(name: str, *, verify_checksum: bool = True) -> pd.DataFrame:
     -----
     ``"hsb"`` merges the student file with the school file (Size, Sector,
     PRACAD, DISCLIM, HIMINTY); MEANSES is the published school mean SES.
-    ``"hsb40"`` restricts it to the 40 schools of the SCS course text
-    (1,977 students).
+    ``"hsb40"`` restricts it to a fixed subset of 40 schools (1,977
+    students), the data of the book's pooling chapter.
 
     Examples
     --------

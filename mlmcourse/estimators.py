@@ -1,4 +1,4 @@
-"""The estimators that the SCS course text compares ("six ways to compare the sectors").
+"""The estimators compared in the book's pooling chapter ("six ways to compare two sectors").
 
 Pooled OLS, no pooling (one regression per group), fixed effects (within and
 dummy variables), the between-group regression, the two-stage ("slopes as
@@ -470,7 +470,7 @@ def _named_vcov(vcov: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- pooled
 def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
            weights: str | None = None) -> EstimatorResult:
-    """Complete pooling: OLS that ignores the groups (SCS 2017, method 1).
+    """Complete pooling: OLS that ignores the groups (method 1 of the pooling chapter).
 
     Parameters
     ----------
@@ -497,8 +497,8 @@ def pooled(formula: str, data: pd.DataFrame, *, cluster: str | None = None,
     R: ``lm(mathach ~ ses * Sector, hs)``; with clusters,
     ``coeftest(fit, vcovCL(fit, ~ school, type = "HC1"))`` (which keeps the
     residual df). Clustering does not change the estimates, only the SEs
-    (the *multilevel structures* lecture slides: cluster-robust SEs need many
-    clusters).
+    (cluster-robust SEs need many clusters; Cameron & Miller 2015, "A
+    practitioner's guide to cluster-robust inference").
 
     Examples
     --------
@@ -587,7 +587,7 @@ def no_pooling(formula: str, data: pd.DataFrame, group: str) -> NoPoolingResult:
 
 # --------------------------------------------------------------------------- fixed effects
 def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "within") -> EstimatorResult:
-    """Fixed effects: every group its own intercept (SCS 2017, method 2b).
+    """Fixed effects: every group its own intercept (method 2b of the pooling chapter).
 
     Parameters
     ----------
@@ -616,7 +616,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
     :math:`x_{ij} - \\bar x_{j}`, with residual df N - J - k. R:
     ``lm(mathach ~ ses + factor(school) + ses:Sector, hs)``: the coefficient
     ``ses:SectorPublic`` is the Public - Catholic slope difference
-    (1.204719, SE 0.436134, 1935 df in the SCS course text).
+    (in R: 1.204719, SE 0.436134, 1935 df).
 
     Examples
     --------
@@ -651,7 +651,7 @@ def fixed_effects(formula: str, data: pd.DataFrame, group: str, method: str = "w
 
 # --------------------------------------------------------------------------- between
 def between(formula: str, data: pd.DataFrame, group: str) -> EstimatorResult:
-    """Between-group ("ecological") regression on the group means (SCS 2017, method 4).
+    """Between-group ("ecological") regression on the group means (method 4 of the pooling chapter).
 
     Parameters
     ----------
@@ -761,7 +761,8 @@ def two_stage(formula: str, data: pd.DataFrame, group: str, level2: str = "1") -
 
     Notes
     -----
-    SCS (2017), method 3: ``lcoefs <- coef(lmList(mathach ~ ses | school, hs));
+    Method 3 of the six ways compared in the pooling chapter. In R (``up``
+    from the ``spida`` package): ``lcoefs <- coef(lmList(mathach ~ ses | school, hs));
     lm(as.matrix(lcoefs) ~ Sector, up(hs, ~ school))``. Every group counts
     equally, and the SEs come from the spread of the coefficients between
     groups. Groups whose stage-1 regression failed are left out.
@@ -837,7 +838,8 @@ def per_group_average(formula: str, data: pd.DataFrame, group: str, by: str) -> 
 
     Notes
     -----
-    SCS (2017), method 2a: ``lml <- lm(mathach ~ factor(school)/ses - 1, hs)``
+    Method 2a of the six ways compared in the pooling chapter. In R (``wald``
+    from the ``spida`` package): ``lml <- lm(mathach ~ factor(school)/ses - 1, hs)``
     fits each school's line with a common residual variance
     :math:`\\sigma^2` (df = N - J k); each sector's average gives every school
     weight :math:`1/J_s`, and ``wald(lml, L)`` tests the differences. The SEs
@@ -984,7 +986,7 @@ def _effect_rows(fit, variable: str, kind: str) -> list[dict]:
 
 def within_between(formula: str, data: pd.DataFrame, group: str, variables: str | Sequence[str], *,
                    kind: str = "rewb", reml: bool = True) -> WithinBetweenResult:
-    """Within-between mixed model: separate within- and between-group effects (SCS 2017, method 6).
+    """Within-between mixed model: separate within- and between-group effects (Bell & Jones 2015).
 
     Parameters
     ----------

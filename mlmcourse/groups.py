@@ -72,7 +72,7 @@ def center(
     Notes
     -----
     CWC: :math:`x_{ij} - \\bar x_{\\cdot j}`; CGM: :math:`x_{ij} - \\bar x_{\\cdot\\cdot}`
-    (Enders & Tofighi 2007; ``cvar``/``dvar`` in the SCS course text; Stata
+    (Enders & Tofighi 2007; in R, ``cvar``/``dvar`` of the ``spida`` package; Stata
     ``egen x_mean = mean(x), by(group)``). A CWC slope is the pure
     within-group effect; a CGM slope mixes within and between effects unless
     ``x_mean`` is also in the model, and then the ``x_mean`` coefficient is
@@ -146,8 +146,8 @@ def group_table(
     -------
     pandas.DataFrame
         Indexed by group: ``n`` (rows in the group), each level-2 column as it
-        is, and ``<col>_<stat>`` for each level-1 column. The analogue of
-        ``up(data, ~ school, all = TRUE)`` in the SCS course text.
+        is, and ``<col>_<stat>`` for each level-1 column. The analogue of,
+        in R, ``up(data, ~ school, all = TRUE)`` (``spida`` package).
     """
     levels = variable_levels(data, group)
     level2 = levels.loc[levels.level == 2, "variable"].tolist()

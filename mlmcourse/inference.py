@@ -159,7 +159,7 @@ def lrt(m0: LmerResult, m1: LmerResult, *, refit: bool = True) -> pd.DataFrame:
     intercept or an uncorrelated slope): p = 0.5 P(chi2(1) > chisq). Adding a
     random slope with its covariance to k correlated terms: df = k + 1 and
     p = 0.5 P(chi2(df - 1) > chisq) + 0.5 P(chi2(df) > chisq) (Stram & Lee 1994;
-    the likelihood-ratio tests for random slopes in the PSY 356 slides).
+    Snijders & Bosker 2012, sec. 6.2).
 
     Examples
     --------

@@ -54,7 +54,7 @@ def _group_sizes(rng: np.random.Generator, n_groups: int, size) -> np.ndarray:
 def simulate_two_level(n_groups: int, mean_size: float = 30, gamma: Sequence[float] = (12, 2),
                        G: Sequence[Sequence[float]] = ((16, 8), (8, 25)), sigma2: float = 20,
                        seed=None, x_sd: float = 1.0, size_dist: str = "poisson") -> pd.DataFrame:
-    """Random intercepts and slopes: the simulated schools of the SCS course text.
+    """Random intercepts and slopes: simulated groups with a known G and sigma^2.
 
     Parameters
     ----------
@@ -85,7 +85,8 @@ def simulate_two_level(n_groups: int, mean_size: float = 30, gamma: Sequence[flo
     -----
     :math:`y_{ij} = (\\gamma_0 + u_{0j}) + (\\gamma_1 + u_{1j}) x_{ij} + \\varepsilon_{ij}`,
     :math:`u_j \\sim N(0, G)`, :math:`\\varepsilon_{ij} \\sim N(0, \\sigma^2)`
-    (SCS 2017, "A simulated example").
+    (the random-coefficient model of Raudenbush & Bryk 2002, ch. 2;
+    Snijders & Bosker 2012, ch. 5).
 
     Examples
     --------
@@ -165,8 +166,8 @@ def simulate_clustered(n_groups: int, n_per_group, icc_x: float, icc_y: float, b
     :math:`x_{ij} = \\sqrt{\\rho_x} a_j + \\sqrt{1-\\rho_x} d_{ij}`,
     :math:`y_{ij} = \\beta x_{ij} + \\sqrt{\\rho_y} u_j + \\sqrt{1-\\rho_y} e_{ij}`,
     all of a, d, u, e independent N(0, 1). OLS of y on x then has true SE
-    about ``se_inflation(icc_x, icc_y, n)`` times its reported SE (the
-    *multilevel structures* lecture slides).
+    about ``se_inflation(icc_x, icc_y, n)`` times its reported SE (Moulton
+    1986; Cameron & Miller 2015, sec. II).
 
     Examples
     --------

@@ -114,9 +114,10 @@ def icc_table(fit) -> pd.DataFrame:
     Notes
     -----
     :math:`\\rho = \\tau_{00} / (\\tau_{00} + \\sigma^2)` (Raudenbush & Bryk
-    2002; the PSY 356 slides). With several factors each row is that
-    factor's share of the variance (the VPC of the *multilevel structures*
-    lecture slides); in a nested model ``(1|a/b)`` the correlation of two
+    2002, ch. 4; Snijders & Bosker 2012, sec. 3.3). With several factors
+    each row is that factor's share of the variance (the variance partition
+    coefficient, VPC, of Goldstein, Browne & Rasbash 2002); in a nested
+    model ``(1|a/b)`` the correlation of two
     units in the same b (and a) is the sum of both rows.
 
     Examples
@@ -263,10 +264,9 @@ def icc_anova(data: pd.DataFrame, y: str, group: str) -> IccAnova:
     :math:`\\hat\\tau^2 = (MSB - MSW)/n_0`,
     :math:`\\hat\\rho = \\hat\\tau^2/(\\hat\\tau^2 + MSW)` (Snijders & Bosker
     2012, sec. 3.3). The estimate is not truncated: a negative value says the
-    groups differ less than chance alone would make them. The R snippet in
-    the *Multi-level models* course notes divides the *sums* of squares
-    (``eta_squared`` here), which overstates the ICC because SS_between
-    contains within-group noise.
+    groups differ less than chance alone would make them. A ratio of the
+    *sums* of squares (``eta_squared`` here) overstates the ICC because
+    SS_between contains within-group noise.
     For balanced data with positive tau2 the estimate equals REML.
 
     Examples
@@ -366,10 +366,10 @@ def se_inflation(vpc_x: float | np.ndarray, vpc_y: float | np.ndarray,
 
     Notes
     -----
-    The *multilevel structures* lecture slides give
-    :math:`SE_{true} = SE_{OLS}\\sqrt{1 + VPC_x VPC_y (n - 1)}`, for
-    constant n and one predictor (Moulton 1986). No inflation when either
-    variable has no between-cluster variance.
+    The Moulton factor: :math:`SE_{true} = SE_{OLS}\\sqrt{1 + VPC_x VPC_y (n - 1)}`,
+    for constant n and one predictor (Moulton 1986, 1990; Cameron & Miller
+    2015, sec. II). No inflation when either variable has no
+    between-cluster variance.
 
     Examples
     --------
@@ -431,12 +431,12 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     -----
     BLUE: OLS in the group of the response minus the fixed part of the terms
     that are not random, on the random terms. For ``y ~ 1 + (1|g)`` that is
-    the group mean of y (``mathach.ols`` in the SCS course text); with fixed
+    the group mean of y (the group's own OLS intercept); with fixed
     covariates it is the group mean of y minus their fixed part, so that
     BLUP - gls_mean = shrinkage_factor x (BLUE - gls_mean) holds exactly.
     shrinkage_factor: :math:`\\lambda_j = \\tau_{qq}/(\\tau_{qq} + \\sigma^2 [(Z_j'Z_j)^{-1}]_{qq})`,
     which is :math:`\\tau_{00}/(\\tau_{00} + \\sigma^2/n_j)` for the intercept
-    (SCS 2017, Raudenbush & Bryk's reliability). With random slopes the BLUP
+    (the reliability of Raudenbush & Bryk 2002, ch. 3). With random slopes the BLUP
     shrinks the coefficients jointly (through G), so the factor is the
     reliability of each OLS coefficient, not the exact ratio.
 
@@ -489,7 +489,7 @@ def gls_mean(fit) -> pd.DataFrame:
     -----
     Each is :math:`\\sum_j w_j \\bar y_j` with weights summing to one and,
     under the model, variance :math:`\\sum_j w_j^2(\\tau_{00} + \\sigma^2/n_j)`
-    (SCS 2017). The GLS weights are proportional to
+    (Raudenbush & Bryk 2002, ch. 3). The GLS weights are proportional to
     :math:`1/(\\tau_{00} + \\sigma^2/n_j)`; they give the smallest variance,
     and the GLS row equals the fitted intercept and its SE.
 

@@ -124,7 +124,7 @@ def group_lines(
     -----
     The least-squares line of each group varies because of sampling within
     the group and because the true relationship may differ between groups
-    (SCS 2017, Figures 2-3: trellis plots of the High School and Beyond
+    (Raudenbush & Bryk 2002, ch. 4, on the High School and Beyond
     schools). A first look before any multilevel model.
 
     Examples
@@ -210,7 +210,8 @@ def within_between(data=None, *, x, y, group, within_lines="common", ax=None, **
     The pooled slope is a weighted combination of the within and between
     slopes; when they differ in sign this is Simpson's paradox, and the
     ecological fallacy (Robinson 1950) is reading the between slope as the
-    within one. See "three effects of ses" in the SCS course text.
+    within one. The contextual-effects chapter separates the within, between
+    and contextual effects of SES (Raudenbush & Bryk 2002, ch. 5).
 
     Examples
     --------
@@ -286,9 +287,9 @@ def dispersion_ellipse(center, cov, *, level=0.95, radius=None, ax=None, **kwarg
     Notes
     -----
     Axes of the ellipse are the eigenvectors of :math:`\\Sigma`, half-lengths
-    :math:`r\\sqrt{\\lambda_k}`. The SCS course text (Figures 13-17) draws
-    the ellipses of :math:`G`, :math:`\\sigma^2 (X_j'X_j)^{-1}` and their sum
-    in beta space.
+    :math:`r\\sqrt{\\lambda_k}` (Friendly, Monette & Fox 2013, "Elliptical
+    insights"). The shrinkage chapter draws the ellipses of :math:`G`,
+    :math:`\\sigma^2 (X_j'X_j)^{-1}` and their sum in beta space.
 
     Examples
     --------
@@ -381,8 +382,9 @@ def beta_space(
     :math:`\\hat\\beta_j = (X_j'X_j)^{-1}X_j'y_j` with
     :math:`\\operatorname{Var}(\\hat\\beta_j \\mid \\beta_j) = \\sigma^2 (X_j'X_j)^{-1}`
     and :math:`\\operatorname{Var}(\\beta_j) = G`, so the spread of the points
-    is about :math:`G + \\sigma^2 (X_j'X_j)^{-1}` (SCS 2017, Figures 12-17 and
-    Method 3, the two-stage approach in beta space).
+    is about :math:`G + \\sigma^2 (X_j'X_j)^{-1}` (Raudenbush & Bryk 2002,
+    ch. 3; method 3 of the pooling chapter, the two-stage approach, in beta
+    space).
 
     Examples
     --------

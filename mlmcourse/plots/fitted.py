@@ -207,7 +207,8 @@ def variance_partition(source, *, labels=None, ax=None, **kwargs):
     factors each factor's share of the total variance is shown (the
     correlation of two observations that share only that factor). Comparing
     a null model with one with predictors shows which level's variance the
-    predictors explain (Raudenbush & Bryk 2002, Ch. 4; the PSY 356 slides).
+    predictors explain (Raudenbush & Bryk 2002, Ch. 4; Snijders & Bosker
+    2012, Ch. 7).
 
     Examples
     --------
@@ -281,7 +282,7 @@ def varying_slopes(fit, x, *, hue=None, data=None, group=None, ax=None, **kwargs
     -----
     Group line: :math:`\\hat y = (\\hat\\gamma_{00} + \\hat\\gamma_{01} w_j + \\hat u_{0j})
     + (\\hat\\gamma_{10} + \\hat\\gamma_{11} w_j + \\hat u_{1j}) x` (slopes as outcomes,
-    Raudenbush & Bryk 2002, Ch. 4; SCS 2017, Figure 18).
+    Raudenbush & Bryk 2002, Ch. 4; Snijders & Bosker 2012, Ch. 5).
 
     Examples
     --------

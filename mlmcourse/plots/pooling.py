@@ -190,8 +190,8 @@ def shrinkage_arrows(source, *, group=None, term="(Intercept)", center=None, ax=
     :math:`\\hat\\gamma_{00} + \\hat u_{0j}` (``coef()``) with
     :math:`\\hat u_{0j} = \\lambda_j(\\text{BLUE}_j - \\hat\\gamma_{00})`,
     :math:`\\lambda_j = \\tau_{00} / (\\tau_{00} + \\sigma^2 / n_j)`: small
-    groups are pulled further towards the mean (SCS 2017, "Shrinking from the
-    BLUE to the BLUP -- relationship with n").
+    groups are pulled further towards the mean (Raudenbush & Bryk 2002,
+    ch. 3; Gelman & Hill 2007, sec. 12.2).
 
     Examples
     --------
@@ -263,7 +263,8 @@ def shrinkage_beta_space(fit, x, *, group=None, hue=None, data=None, ax=None, **
     \\{G^{-1}\\gamma + [\\sigma^2(X_j'X_j)^{-1}]^{-1}\\hat\\beta_j\\}`: the BLUP
     is an inverse-variance weighted combination of the group's OLS estimate
     and the population line. Slopes, poorly estimated within a group, shrink
-    much more than intercepts (SCS 2017, Figures 18-19).
+    much more than intercepts (Raudenbush & Bryk 2002, ch. 3; the shrinkage
+    chapter draws this in beta space).
 
     Examples
     --------
