@@ -16,15 +16,19 @@ from mlmcourse.lmm import ConvergenceWarning, LmerResult, LmerWarning, SingularF
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm")
+_SUBMODULES = ("groups", "estimators", "inference", "variance", "simulate", "plots", "lmm", "ddf", "ftests", "profile",
+               "rsquared")
+_FUNCTIONS = {"anova": "ftests", "r2": "rsquared"}
 
 __all__ = [
     "load", "datasets", "describe", "lmer", "LmerResult", "LmerWarning", "SingularFitWarning",
-    "ConvergenceWarning", "__version__", *_SUBMODULES,
+    "ConvergenceWarning", "__version__", *_SUBMODULES, *_FUNCTIONS,
 ]
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return import_module(f"mlmcourse.{name}")
+    if name in _FUNCTIONS:
+        return getattr(import_module(f"mlmcourse.{_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module 'mlmcourse' has no attribute {name!r}")

@@ -454,12 +454,45 @@ class LmerResult:
         return pd.DataFrame(block_diag(*blocks), index=names, columns=names)
 
     # -------------------------------------------------------------- predict
-    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals for the fixed effects: estimate -+ z * std_error."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level}")
-        z = stats.norm.ppf(0.5 + level / 2)
-        return pd.DataFrame({"lower": self.fixef - z * self.std_error, "upper": self.fixef + z * self.std_error})
+    def coef_table(self, ddf: str = "satterthwaite", level: float = 0.95) -> pd.DataFrame:
+        """Fixed effects with t tests and t intervals (lmerTest's summary table).
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger", "asymptotic"}, default "satterthwaite"
+            Degrees of freedom of the t tests; "asymptotic" gives z tests (df inf).
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns term, estimate, std_error, statistic, df, p_value, conf_low,
+            conf_high (see :func:`mlmcourse.ddf.coef_table`).
+        """
+        from mlmcourse import ddf as _ddf
+
+        return _ddf.coef_table(self, ddf=ddf, level=level)
+
+    def conf_int(self, method: str = "wald", level: float = 0.95, **options) -> pd.DataFrame:
+        """Confidence intervals: Wald (fixed effects), profile likelihood or parametric bootstrap.
+
+        Parameters
+        ----------
+        method : {"wald", "profile", "bootstrap"}, default "wald"
+            "wald": estimate -+ z * std_error for the fixed effects. "profile":
+            lme4's ``confint()``, for variance components (SD scale),
+            correlations, sigma and fixed effects. "bootstrap": percentile
+            intervals from the parametric bootstrap (options n_boot, seed).
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns term, estimate, conf_low, conf_high.
+        """
+        from mlmcourse import profile as _profile
+
+        return _profile.conf_int(self, method=method, level=level, **options)
 
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions: X beta, plus Z b when `include_random` (groups not in the fit get 0, with a warning)."""
@@ -553,6 +586,13 @@ def _column(values, digits: int = 4) -> list[str]:
     return [f"{v:.{decimals}f}" for v in values]
 
 
+def _p_value(p: float) -> str:
+    """R's format.pval with 3 significant digits: '< 2e-16' below machine precision."""
+    if not np.isfinite(p):
+        return "NA"
+    return "< 2e-16" if p < 2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
+
+
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
     """Left-align the first `left` columns, right-align the rest."""
     cells = [header] + rows
@@ -573,7 +613,8 @@ class LmerSummary:
     def lines(self) -> list[str]:
         m = self.result
         how = "REML" if m.reml else "maximum likelihood "
-        out = [f"Linear mixed model fit by {how} ['lmerMod']", f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
+        out = [f"Linear mixed model fit by {how.strip()}. t-tests use Satterthwaite's method ['lmerModLmerTest']",
+               f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
         if m.reml:
             out.append(f"REML criterion at convergence: {m.objective:.1f}")
         else:
@@ -587,9 +628,12 @@ class LmerSummary:
         out += ["", "Random effects:"] + self._random_lines()
         groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
         out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.fixef_table
-        rows = [[t, *e] for t, e in zip(table.index, zip(*(_column(table[c]) for c in table.columns)))]
-        out += [line[1:] for line in _table(["", "Estimate", "Std. Error", "t value"], [list(r) for r in rows])]
+        table = m.coef_table(ddf="satterthwaite")
+        columns = [_column(table[c]) for c in ("estimate", "std_error")] + [
+            [f"{v:.2f}" for v in table["df"]], _column(table["statistic"]), [_p_value(v) for v in table["p_value"]]]
+        rows = [[t, *e] for t, e in zip(table["term"], zip(*columns))]
+        header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+        out += [line[1:] for line in _table(header, [list(r) for r in rows])]
         return out + self._notes()
 
     def _random_lines(self) -> list[str]:

@@ -106,9 +106,9 @@ def test_fixef_table_and_conf_int(sleep_fit):
     table = sleep_fit.fixef_table
     assert list(table.columns) == ["estimate", "std_error", "t_value"]
     np.testing.assert_allclose(table["t_value"], sleep_fit.fixef / sleep_fit.std_error)
-    ci = sleep_fit.conf_int(0.95)
-    assert list(ci.columns) == ["lower", "upper"]
-    np.testing.assert_allclose(ci["upper"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error, rtol=1e-6)
+    ci = sleep_fit.conf_int("wald", 0.95).set_index("term")
+    assert list(ci.columns) == ["estimate", "conf_low", "conf_high"]
+    np.testing.assert_allclose(ci["conf_high"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error, rtol=1e-6)
 
 
 def test_varcorr_layout_is_lme4s(sleep_fit):
@@ -203,10 +203,10 @@ def test_repr_is_one_line(sleep_fit):
 # -------------------------------------------------------------- summary()
 def test_summary_prints_lme4s_sections(sector_fit):
     text = str(sector_fit.summary())
-    for line in ["Linear mixed model fit by REML ['lmerMod']", "Formula: MathAch ~ SES * Sector + (1 | School)",
+    for line in ["Linear mixed model fit by REML. t-tests use Satterthwaite's method ['lmerModLmerTest']", "Formula: MathAch ~ SES * Sector + (1 | School)",
                  "REML criterion at convergence:", "Scaled residuals:", "Random effects:",
                  " Groups   Name        Variance Std.Dev.", "Number of obs: 1977, groups:  School, 40",
-                 "Fixed effects:", "Estimate Std. Error t value", "SES:SectorPublic",
+                 "Fixed effects:", "Estimate Std. Error", "df t value Pr(>|t|)", "SES:SectorPublic",
                  "Reference levels: Sector = Catholic"]:
         assert line in text
 
