@@ -52,7 +52,7 @@ def test_adjusted_covariance_matches_pbkrtest(mid):
 
 
 def test_kenward_roger_differs_from_satterthwaite_on_unbalanced_data():
-    m = fit("hs40_ses_sector")
+    m = fit("hs40_ses_sector_kr")
     kr, sat = m.coef_table(ddf="kenward-roger"), m.coef_table()
     assert np.max(np.abs(kr["df"] / sat["df"] - 1)) > 0.05
     assert (kr["std_error"] > sat["std_error"]).all()

@@ -20,10 +20,12 @@ None of them calls ``plt.show()``.
 ``varying_slopes``          fitted group lines with the fixed-effect lines
 ``variance_fan``            between-group variance as a function of x
 ``residual_plots``          residuals vs fitted and normal Q-Q plots
+``variance_decomposition``  Rights & Sterba shares of total, within and between variance
 ==========================  ==================================================
 """
 
 from mlmcourse.plots._base import COLORS, PALETTE, set_theme
+from mlmcourse.plots.explained import variance_decomposition
 from mlmcourse.plots.data import beta_space, dispersion_ellipse, group_lines, within_between
 from mlmcourse.plots.fitted import caterpillar, residual_plots, variance_fan, variance_partition, varying_slopes
 from mlmcourse.plots.pooling import pooling_lines, shrinkage_arrows, shrinkage_beta_space
@@ -44,4 +46,5 @@ __all__ = [
     "varying_slopes",
     "variance_fan",
     "residual_plots",
+    "variance_decomposition",
 ]

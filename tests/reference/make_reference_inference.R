@@ -115,7 +115,24 @@ add_model <- function(id, data, formula, reml = TRUE, kr = FALSE, anova = FALSE,
   }
   models[[id]] <<- rec
   timing[[id]] <<- proc.time()[["elapsed"]] - t0
+  write_out()
+  message(id, ": ", round(timing[[id]], 1), " s")
   invisible(m)
+}
+
+write_out <- function() {
+  out <- list(
+    meta = list(
+      r = R.version.string,
+      versions = named(vapply(c("lme4", "lmerTest", "pbkrtest", "performance", "numDeriv"),
+                              function(p) as.character(packageVersion(p)), "")),
+      date = format(Sys.Date()),
+      seconds = named(unlist(timing)),
+      control = "lmerControl(optimizer = \"bobyqa\", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))"
+    ),
+    models = models
+  )
+  writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"), out_file)
 }
 
 # Balanced (sleepstudy: 18 subjects x 10 days)
@@ -125,34 +142,26 @@ add_model("sleep_rs_ml", "sleepstudy", "Reaction ~ Days + (Days | Subject)", rem
 add_model("sleep_uncorr", "sleepstudy", "Reaction ~ Days + (Days || Subject)", kr = TRUE)
 # Unbalanced schools (hsb40: 40 schools, 1977 students), a factor interaction
 add_model("hs40_null", "hsb40", "MathAch ~ 1 + (1 | School)", kr = TRUE, profile = TRUE)
-add_model("hs40_ses_sector", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)", kr = TRUE, anova = TRUE,
-          profile = TRUE)
-add_model("hs40_ctx", "hsb40", "MathAch ~ (cses_s + meanses_s) * Sector + (1 + cses_s | School)", kr = TRUE,
-          anova = TRUE)
 add_model("hs40_nonrandom_slopes", "hsb40", "MathAch ~ SES * Sector + (1 | School)", kr = TRUE, anova = TRUE)
+add_model("hs40_ses_sector", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)", kr = TRUE, anova = TRUE)
+add_model("hs40_ctx", "hsb40", "MathAch ~ (cses_s + meanses_s) * Sector + (1 + cses_s | School)", anova = TRUE)
 # All 160 schools (Satterthwaite only: pbkrtest's dense 7185 x 7185 matrices are too big)
 add_model("hsb_rc", "hsb", "MathAch ~ cses + (1 + cses | School)")
 add_model("hsb_meanses", "hsb", "MathAch ~ MEANSES + (1 | School)")
-# Nested (pupils in classes in schools) and a factor with 4 levels
-add_model("bdf_nested", "bdf", "langPOST ~ IQ_verb + (1 | schoolNR/classNR)", kr = TRUE, profile = TRUE)
-add_model("bdf_denomina", "bdf", "langPOST ~ IQ_verb * denomina + sex + (1 + IQ_verb | schoolNR)", kr = TRUE,
-          anova = TRUE)
-# Crossed (primary x secondary schools)
+# Nested (pupils in classes in schools), a factor with 4 levels, crossed (primary x secondary schools)
+add_model("bdf_nested", "bdf", "langPOST ~ IQ_verb + (1 | schoolNR/classNR)")
+add_model("bdf_denomina", "bdf", "langPOST ~ IQ_verb * denomina + sex + (1 + IQ_verb | schoolNR)", anova = TRUE)
 add_model("scots_crossed", "scotssec", "attain ~ verbal + sex + social + (1 | primary) + (1 | second)",
-          kr = TRUE, anova = TRUE, profile = TRUE)
+          anova = TRUE)
 # A cross-level interaction with a 3-level school factor
 add_model("exam_schgend", "exam", "normexam ~ standLRT * schgend + sex + (1 + standLRT | school)", anova = TRUE)
-
-out <- list(
-  meta = list(
-    r = R.version.string,
-    versions = named(vapply(c("lme4", "lmerTest", "pbkrtest", "performance", "numDeriv"),
-                            function(p) as.character(packageVersion(p)), "")),
-    date = format(Sys.Date()),
-    seconds = named(unlist(timing)),
-    control = "lmerControl(optimizer = \"bobyqa\", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))"
-  ),
-  models = models
-)
-writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"), out_file)
+# The slower ones last: Kenward-Roger on 2,000-3,500 rows, profiles with several variance parameters
+add_model("hs40_ses_sector_kr", "hsb40", "MathAch ~ SES * Sector + (1 + SES | School)", kr = TRUE,
+          profile = TRUE, r2 = FALSE)
+add_model("bdf_denomina_kr", "bdf", "langPOST ~ IQ_verb * denomina + sex + (1 + IQ_verb | schoolNR)", kr = TRUE,
+          anova = TRUE, r2 = FALSE)
+add_model("bdf_nested_kr", "bdf", "langPOST ~ IQ_verb + (1 | schoolNR/classNR)", kr = TRUE, profile = TRUE,
+          r2 = FALSE)
+add_model("scots_crossed_kr", "scotssec", "attain ~ verbal + sex + social + (1 | primary) + (1 | second)",
+          kr = TRUE, anova = TRUE, profile = TRUE, r2 = FALSE)
 cat("wrote", out_file, "with", length(models), "models\n")
