@@ -168,12 +168,43 @@ class _Profiler:
         def objective(rest):
             return self.deviance(np.insert(rest, k, value))
 
-        rest0 = np.delete(start, k)
-        if len(rest0) == 0:
-            return objective(rest0), start
-        result = optimize.minimize(objective, rest0, method="L-BFGS-B", bounds=self.bounds(k),
-                                   options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 2000})
-        return float(result.fun), np.insert(result.x, k, value)
+        if len(start) == 1:
+            return objective(np.empty(0)), start
+        best = None
+        for begin in self._starts(k, value, start):
+            result = optimize.minimize(objective, np.delete(begin, k), method="L-BFGS-B", bounds=self.bounds(k),
+                                       options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 2000})
+            if best is None or result.fun < best.fun:
+                best = result
+        return float(best.fun), np.insert(best.x, k, value)
+
+    def _starts(self, k: int, value: float, start: np.ndarray) -> list[np.ndarray]:
+        """The warm start, and, if another SD sits at zero, one with that SD moved off the boundary.
+
+        An SD at exactly zero has a zero gradient (it enters the model squared), so a local
+        optimizer never leaves it; when the profiled parameter moves, that SD may have to grow
+        (nested terms that can stand in for each other), which only the second start finds.
+        """
+        sds = ~self.is_cor
+        sds[-1] = False
+        sds[k] = False
+        tiny = sds & (start < 1e-3 * start[-1])
+        if not tiny.any():
+            return [start]
+        moved = start.copy()
+        moved[tiny] = max(abs(self.opt[k] - value), 0.1 * start[-1])
+        return [start, moved]
+
+
+def _bisect(f, a: float, b: float, steps: int = 40) -> float:
+    """Bisection for the crossing between a (f < 0) and b (f >= 0), re-evaluating f at each midpoint."""
+    for _ in range(steps):
+        middle = (a + b) / 2
+        if f(middle) < 0:
+            a = middle
+        else:
+            b = middle
+    return (a + b) / 2
 
 
 def _bracket_root(f, start: float, step: float, limit: float | None) -> float:
@@ -185,7 +216,10 @@ def _bracket_root(f, start: float, step: float, limit: float | None) -> float:
             b = limit
         fb = f(b)
         if fb >= 0:
-            return optimize.brentq(f, a, b, xtol=1e-7 * max(1e-3, abs(b)), rtol=1e-7)
+            try:
+                return optimize.brentq(f, a, b, xtol=1e-7 * max(1e-3, abs(b)), rtol=1e-7)
+            except ValueError:  # the inner optimum moved between calls (a flat profile): bisect instead
+                return _bisect(f, a, b)
         if b == limit:
             return limit
         a, fa, step = b, fb, step * 2
