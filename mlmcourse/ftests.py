@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlmcourse import ddf as _ddf
-from mlmcourse.formula import Coding, design_matrix
+from mlmcourse.formula import Coding, design_matrix, level_label
 
 __all__ = ["anova", "type3_contrasts", "ANOVA_COLUMNS"]
 
@@ -42,16 +42,10 @@ def _full_coding(coding: Coding) -> tuple[Coding, list[str]]:
     terms = tuple(tuple((var, "numeric" if how == "numeric" else "full") for var, how in term) for term in coding.terms)
     names = ["(Intercept)"] if coding.intercept else []
     for term in terms:
-        parts = [[var] if how == "numeric" else [f"{var}{_label(level)}" for level in coding.levels[var]]
+        parts = [[var] if how == "numeric" else [f"{var}{level_label(level)}" for level in coding.levels[var]]
                  for var, how in term]
         names += [":".join(reversed(combo)) for combo in product(*reversed(parts))]
     return Coding(terms, coding.intercept, coding.levels, names), names
-
-
-def _label(level) -> str:
-    from mlmcourse.formula import level_label
-
-    return level_label(level)
 
 
 def _columns_of_terms(coding: Coding, kept: np.ndarray) -> dict[str, list[int]]:

@@ -23,7 +23,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.linalg import block_diag
 
 from mlmcourse import _engine

@@ -86,8 +86,8 @@ def variance_parameters(fit) -> pd.Series:
     --------
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
-    >>> variance_parameters(m).round(3).to_dict()
-    {'sd_(Intercept)|Subject': 24.741, 'cor_Days.(Intercept)|Subject': 0.066, 'sd_Days|Subject': 5.922, 'sigma': 25.592}
+    >>> variance_parameters(m).round(2).to_dict()
+    {'sd_(Intercept)|Subject': 24.74, 'cor_Days.(Intercept)|Subject': 0.07, 'sd_Days|Subject': 5.92, 'sigma': 25.59}
     """
     names, values = _names(fit), []
     for T in fit._design.problem.factors(fit.theta):
@@ -297,7 +297,7 @@ def profile_conf_int(fit, level: float = 0.95) -> pd.DataFrame:
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (1 | Subject)", mlmcourse.load("sleepstudy"))
     >>> profile_conf_int(m).round(2)["conf_low"].tolist()
-    [24.74, 28.49, 232.3, 8.89]
+    [26.01, 27.81, 231.99, 8.89]
     """
     cutoff = stats.chi2.ppf(level, 1)
     with warnings.catch_warnings(), _engine._one_blas_thread():
