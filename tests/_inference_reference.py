@@ -33,7 +33,7 @@ def data(name: str) -> pd.DataFrame:
 
 
 def fit(mid: str):
-    """The model of record `mid`, fitted once per test session."""
+    """The model of record `mid`, fitted once per test run."""
     if mid not in _FITS:
         record = MODELS[mid]
         with warnings.catch_warnings():
