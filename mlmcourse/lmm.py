@@ -568,35 +568,39 @@ class LmerResult:
         """Standard errors of the fixed effects."""
         return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="std_error")
 
-    def coef_table(self, ddf: str = "asymptotic", level: float = 0.95) -> pd.DataFrame:
-        """The fixed effects with standard errors, tests and confidence intervals.
+    def coef_table(self, ddf: str = "satterthwaite", level: float = 0.95) -> pd.DataFrame:
+        """The fixed effects with standard errors, t tests and confidence intervals (lmerTest's table).
 
         Parameters
         ----------
-        ddf : {"asymptotic"}
-            Reference distribution of the Wald statistic. "asymptotic": the
-            standard normal (df is ``inf``), as lme4's ``summary()`` t value
-            with a normal p-value and ``confint(m, method = "Wald")``.
+        ddf : {"satterthwaite", "kenward-roger", "asymptotic"}, default "satterthwaite"
+            Degrees of freedom of the t tests: Satterthwaite's (lmerTest's
+            default), Kenward-Roger's (which also adjusts the standard errors;
+            REML fits), or "asymptotic": the standard normal (df ``inf``), as
+            lme4's ``summary()`` t value with a normal p-value.
         level : float, default 0.95
-            Confidence level of the intervals.
+            Confidence level of the intervals (the t quantile with the row's df).
 
         Returns
         -------
         pandas.DataFrame
             One row per fixed effect; columns term, estimate, std_error,
             statistic (estimate / std_error), df, p_value (two-sided),
-            conf_low, conf_high.
+            conf_low, conf_high (see :func:`mlmcourse.ddf.coef_table`).
 
         Examples
         --------
         >>> import mlmcourse
         >>> m = lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
-        >>> row = m.coef_table().set_index("term").loc["Days"]
+        >>> row = m.coef_table(ddf="asymptotic").set_index("term").loc["Days"]
         >>> [round(float(v), 3) for v in row]
         [10.467, 1.546, 6.771, inf, 0.0, 7.438, 13.497]
+        >>> round(float(m.coef_table().set_index("term").loc["Days", "df"]), 2)
+        17.0
         """
-        df = _wald_df(self, ddf)
-        return coef_frame(self.fixef, self.std_error, df, level)
+        from mlmcourse import ddf as _ddf
+
+        return _ddf.coef_table(self, ddf=ddf, level=level)
 
     @property
     def fixef_table(self) -> pd.DataFrame:
@@ -702,15 +706,26 @@ class LmerResult:
         return pd.DataFrame(block_diag(*blocks), index=names, columns=names)
 
     # -------------------------------------------------------------- predict
-    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals for the fixed effects: estimate -+ z * std_error.
+    def conf_int(self, method: str = "wald", level: float = 0.95, **options) -> pd.DataFrame:
+        """Confidence intervals: Wald (fixed effects), profile likelihood or parametric bootstrap.
+
+        Parameters
+        ----------
+        method : {"wald", "profile", "bootstrap"}, default "wald"
+            "wald": estimate -+ z * std_error for the fixed effects. "profile":
+            lme4's ``confint()``, for variance components (SD scale),
+            correlations, sigma and fixed effects. "bootstrap": percentile
+            intervals from the parametric bootstrap (options n_boot, seed).
+        level : float, default 0.95
 
         Returns
         -------
         pandas.DataFrame
-            Index term; columns conf_low, conf_high (as in :meth:`coef_table`).
+            Columns term, estimate, conf_low, conf_high.
         """
-        return self.coef_table(level=level).set_index("term")[["conf_low", "conf_high"]]
+        from mlmcourse import profile as _profile
+
+        return _profile.conf_int(self, method=method, level=level, **options)
 
     def predict(self, newdata: pd.DataFrame | None = None, include_random: bool = True) -> pd.Series:
         """Predictions: X beta, plus Z b when `include_random` (groups not in the fit get 0, with a warning)."""
@@ -801,13 +816,6 @@ class LmerResult:
         method = "REML" if self.reml else "ML"
         flags = ("; singular" if self.singular else "") + ("" if self.converged else "; NOT converged")
         return f"<LmerResult {self.formula!r} by {method}: nobs={self.nobs}, loglik={self.loglik:.4f}{flags}>"
-
-
-def _wald_df(result: LmerResult, ddf: str) -> float:
-    """Degrees of freedom of the Wald tests (one number or one per term) for ``coef_table(ddf=...)``."""
-    if ddf == "asymptotic":
-        return np.inf
-    raise ValueError(f"ddf must be 'asymptotic' (normal reference, df = inf), not {ddf!r}")
 
 
 def coef_frame(estimate: pd.Series, std_error: pd.Series, df, level: float = 0.95,
@@ -903,6 +911,13 @@ def _column(values, digits: int = 4) -> list[str]:
     return [f"{v:.{decimals}f}" for v in values]
 
 
+def _p_value(p: float) -> str:
+    """R's format.pval with 3 significant digits: '< 2e-16' below machine precision."""
+    if not np.isfinite(p):
+        return "NA"
+    return "< 2e-16" if p < 2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
+
+
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
     """Left-align the first `left` columns, right-align the rest."""
     cells = [header] + rows
@@ -923,7 +938,8 @@ class LmerSummary:
     def lines(self) -> list[str]:
         m = self.result
         how = "REML" if m.reml else "maximum likelihood "
-        out = [f"Linear mixed model fit by {how} ['lmerMod']", f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
+        out = [f"Linear mixed model fit by {how.strip()}. t-tests use Satterthwaite's method ['lmerModLmerTest']",
+               f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
         if m.reml:
             out.append(f"REML criterion at convergence: {m.objective:.1f}")
         else:
@@ -937,9 +953,12 @@ class LmerSummary:
         out += ["", "Random effects:"] + self._random_lines()
         groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
         out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.coef_table().set_index("term")[["estimate", "std_error", "statistic"]]
-        rows = [[t, *e] for t, e in zip(table.index, zip(*(_column(table[c]) for c in table.columns)))]
-        out += [line[1:] for line in _table(["", "Estimate", "Std. Error", "t value"], [list(r) for r in rows])]
+        table = m.coef_table(ddf="satterthwaite")
+        columns = [_column(table[c]) for c in ("estimate", "std_error")] + [
+            [f"{v:.2f}" for v in table["df"]], _column(table["statistic"]), [_p_value(v) for v in table["p_value"]]]
+        rows = [[t, *e] for t, e in zip(table["term"], zip(*columns))]
+        header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+        out += [line[1:] for line in _table(header, [list(r) for r in rows])]
         return out + self._notes()
 
     def _random_lines(self) -> list[str]:

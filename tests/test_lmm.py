@@ -109,9 +109,10 @@ def test_fixef_table_is_a_deprecated_alias_of_coef_table(sleep_fit):
 
 
 def test_conf_int_has_the_coef_table_interval_columns(sleep_fit):
-    ci = sleep_fit.conf_int(0.95)
-    assert list(ci.columns) == ["conf_low", "conf_high"]
-    np.testing.assert_allclose(ci["conf_high"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error, rtol=1e-6)
+    ci = sleep_fit.conf_int("wald", 0.95)
+    assert list(ci.columns) == ["term", "estimate", "conf_low", "conf_high"]
+    np.testing.assert_allclose(ci.set_index("term")["conf_high"] - sleep_fit.fixef, 1.959964 * sleep_fit.std_error,
+                               rtol=1e-6)
 
 
 def test_varcorr_layout_is_lme4s(sleep_fit):
@@ -206,10 +207,10 @@ def test_repr_is_one_line(sleep_fit):
 # -------------------------------------------------------------- summary()
 def test_summary_prints_lme4s_sections(sector_fit):
     text = str(sector_fit.summary())
-    for line in ["Linear mixed model fit by REML ['lmerMod']", "Formula: MathAch ~ SES * Sector + (1 | School)",
+    for line in ["Linear mixed model fit by REML. t-tests use Satterthwaite's method ['lmerModLmerTest']", "Formula: MathAch ~ SES * Sector + (1 | School)",
                  "REML criterion at convergence:", "Scaled residuals:", "Random effects:",
                  " Groups   Name        Variance Std.Dev.", "Number of obs: 1977, groups:  School, 40",
-                 "Fixed effects:", "Estimate Std. Error t value", "SES:SectorPublic",
+                 "Fixed effects:", "Estimate Std. Error", "df t value Pr(>|t|)", "SES:SectorPublic",
                  "Reference levels: Sector = Catholic"]:
         assert line in text
 

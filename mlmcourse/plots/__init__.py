@@ -22,10 +22,12 @@ None of them calls ``plt.show()``.
 ``residual_plots``          residuals vs fitted and normal Q-Q plots
 ``power_curves``            power against the number of groups, one curve per group size
 ``cost_tradeoff``           power of the designs one budget buys
+``variance_decomposition``  Rights & Sterba shares of total, within and between variance
 ==========================  ==================================================
 """
 
 from mlmcourse.plots._base import COLORS, PALETTE, set_theme
+from mlmcourse.plots.explained import variance_decomposition
 from mlmcourse.plots.data import beta_space, dispersion_ellipse, group_lines, within_between
 from mlmcourse.plots.fitted import caterpillar, residual_plots, variance_fan, variance_partition, varying_slopes
 from mlmcourse.plots.power import cost_tradeoff, power_curves
@@ -49,4 +51,5 @@ __all__ = [
     "residual_plots",
     "power_curves",
     "cost_tradeoff",
+    "variance_decomposition",
 ]
