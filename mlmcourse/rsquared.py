@@ -124,7 +124,7 @@ def _classify(fit, codes: np.ndarray) -> tuple[list[int], list[int]]:
         else:
             raise ValueError(f"the column {name!r} varies both within and between groups: Rights & Sterba's "
                              "decomposition needs level-1 predictors centred within groups (mlmcourse.groups."
-                             "within_deviation) and level-2 predictors constant within groups")
+                             "groups.center) and level-2 predictors constant within groups")
     return within, between
 
 
@@ -148,9 +148,9 @@ def rights_sterba(fit) -> pd.DataFrame:
     Examples
     --------
     >>> import mlmcourse
-    >>> from mlmcourse.groups import within_deviation
+    >>> from mlmcourse.groups import center
     >>> hs = mlmcourse.load("hsb40")
-    >>> hs["ses_w"] = within_deviation(hs, "SES", "School")
+    >>> hs["ses_w"] = center(hs, "SES", "School")["SES_within"]
     >>> m = mlmcourse.lmer("MathAch ~ ses_w + MEANSES + (1 + ses_w | School)", hs)
     >>> round(float(rights_sterba(m)["total"].sum()), 10)
     1.0

@@ -10,7 +10,7 @@ import pytest
 import mlmcourse
 from _inference_reference import MODELS, REFERENCE, data, fit, r_call
 from mlmcourse import plots
-from mlmcourse.groups import within_deviation
+from mlmcourse.groups import center
 from mlmcourse.lmm import lmer
 from mlmcourse.rsquared import PARTS, nakagawa, r2, rights_sterba, snijders_bosker
 
@@ -53,7 +53,7 @@ def test_singular_fit_where_performance_drops_the_random_part():
 @pytest.fixture(scope="module")
 def centred():
     hs = data("hsb40").copy()
-    hs["ses_w"] = within_deviation(hs, "SES", "School")
+    hs["ses_w"] = center(hs, "SES", "School")["SES_within"]
     return hs
 
 

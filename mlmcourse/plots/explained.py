@@ -43,9 +43,9 @@ def variance_decomposition(fits, *, labels=None, ax=None, **kwargs):
     >>> import matplotlib.pyplot as plt
     >>> import mlmcourse
     >>> from mlmcourse import plots
-    >>> from mlmcourse.groups import within_deviation
+    >>> from mlmcourse.groups import center
     >>> hs = mlmcourse.load("hsb40")
-    >>> hs["ses_w"] = within_deviation(hs, "SES", "School")
+    >>> hs["ses_w"] = center(hs, "SES", "School")["SES_within"]
     >>> m = mlmcourse.lmer("MathAch ~ ses_w + MEANSES + (1 + ses_w | School)", hs)
     >>> fig, ax = plt.subplots()
     >>> ax = plots.variance_decomposition(m, ax=ax)
