@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import linalg, sparse, stats
+from scipy.sparse.linalg import splu
 
 from mlmcourse import _engine
 
@@ -45,6 +46,7 @@ COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "
 TEST_COLUMNS = ["term", "method", "statistic", "num_df", "den_df", "p_value"]
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "asymptotic": "asymptotic"}
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+SPARSE_FROM = 400  # random effects (q) from which M is factored as a sparse matrix
 
 
 def _method(ddf: str) -> str:
@@ -82,18 +84,31 @@ class _Pieces:
         return np.asarray((lam.T @ self.ZtZ @ lam).todense())
 
     def at(self, theta: np.ndarray) -> dict:
-        """Penalized least squares at theta: log|M|, X'V^-1 X, beta-hat and the PWRSS (V relative to sigma^2)."""
+        """Penalized least squares at theta: log|M|, X'V^-1 X, beta-hat and the PWRSS (V relative to sigma^2).
+
+        M = Lambda'Z'Z Lambda + I is factored densely when q is small and as a sparse matrix
+        (SuperLU, symmetric ordering) when it is large, as in models with a factor of thousands of
+        levels, where a dense q x q factorization would dominate the time.
+        """
         lam = self.lam(theta)
-        M = self.inner(lam) + np.eye(lam.shape[0])
-        chol = linalg.cho_factor(M, lower=True)
         LtZtX, LtZty = np.asarray(lam.T @ self.ZtX), np.asarray(lam.T @ self.Zty)
-        MiX, Miy = linalg.cho_solve(chol, LtZtX), linalg.cho_solve(chol, LtZty)
+        logdet, solve = self._factor(lam)
+        MiX, Miy = solve(LtZtX), solve(LtZty)
         XVX = self.XtX - LtZtX.T @ MiX
         XVy = self.Xty - LtZtX.T @ Miy
         yVy = self.yty - LtZty @ Miy
         beta = np.linalg.solve(XVX, XVy)
-        return {"logdet_M": 2 * np.sum(np.log(np.diag(chol[0]))), "XVX": XVX, "beta": beta,
-                "pwrss": float(yVy - XVy @ beta)}
+        return {"logdet_M": logdet, "XVX": XVX, "beta": beta, "pwrss": float(yVy - XVy @ beta)}
+
+    def _factor(self, lam: sparse.csc_matrix):
+        """log|M| and a solver for M, where M = Lambda'Z'Z Lambda + I."""
+        q = lam.shape[0]
+        if q <= SPARSE_FROM:
+            chol = linalg.cho_factor(self.inner(lam) + np.eye(q), lower=True)
+            return 2 * np.sum(np.log(np.diag(chol[0]))), lambda b: linalg.cho_solve(chol, b)
+        M = (lam.T @ self.ZtZ @ lam + sparse.identity(q, format="csc")).tocsc()
+        lu = splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        return float(np.sum(np.log(np.abs(lu.U.diagonal())))), lu.solve
 
     def deviance(self, varpar: np.ndarray) -> float:
         """lmerTest's devfun_vp: the deviance (REML or ML) at theta and sigma, beta profiled out."""
