@@ -49,6 +49,7 @@ from mlmcourse.design import (
     design_matrix,
     fixed_design,
     group_codes,
+    independent_columns,
     model_frame,
     random_design,
 )
@@ -59,7 +60,6 @@ __all__ = ["lmer", "lmer_design", "coef_frame", "LmerControl", "OptInfo", "LmerD
            "COEF_COLUMNS", "MlmWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
-RANK_TOLERANCE = 1e-7  # R's qr() tolerance, used by lme4 to drop collinear columns
 #: Columns of every coefficient table (``coef_table()``) in the package.
 COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
 
@@ -353,17 +353,7 @@ def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:
 
 def _independent_columns(X: np.ndarray) -> np.ndarray:
     """Keep each column unless it is (numerically) a combination of the kept columns before it."""
-    keep = np.zeros(X.shape[1], dtype=bool)
-    basis = np.empty((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        column = X[:, j]
-        residual = column - basis @ (basis.T @ column)
-        residual -= basis @ (basis.T @ residual)  # re-orthogonalize once for accuracy
-        norm = np.linalg.norm(residual)
-        if norm > RANK_TOLERANCE * max(np.linalg.norm(column), np.finfo(float).tiny):
-            keep[j] = True
-            basis = np.column_stack([basis, residual / norm])
-    return keep
+    return independent_columns(X)
 
 
 def _lme4_block_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
