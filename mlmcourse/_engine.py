@@ -355,7 +355,8 @@ class _Stages:
     def _accepted(self, stage: _Stage, start: np.ndarray) -> bool:
         near_zero = np.abs(stage.theta) <= 1e-4 * np.maximum(np.abs(start), 1.0)
         tolerance = max(ACCEPT_GRADIENT_TOLERANCE * self.n_obs, 10 * GRADIENT_NOISE * abs(stage.deviance))
-        return (stage.converged and np.isfinite(stage.deviance)
+        line_search_stop = stage.optimizer == "L-BFGS-B" and bool(self.messages) and "ABNORMAL" in self.messages[-1]
+        return ((stage.converged or line_search_stop) and np.isfinite(stage.deviance)
                 and stage.gradient_norm <= tolerance
                 and not np.any(near_zero & self.correlated_diagonal))
 
@@ -513,7 +514,11 @@ class Problem:
             gradient = self._projected_gradient(reml, best.theta)
         max_gradient = float(np.max(np.abs(gradient))) if gradient.size else 0.0
         tolerance = max(control.gradient_tolerance, 5 * GRADIENT_NOISE * abs(best.deviance))
-        converged = bool(best.converged) and max_gradient <= tolerance
+        # L-BFGS-B ends "ABNORMAL" when its line search can make no progress, which at an optimum
+        # whose gradient is at rounding level is where it should stop: the gradient check decides.
+        stopped_at_optimum = best.optimizer == "L-BFGS-B" and any(
+            "ABNORMAL" in m for m in stages.messages if m.startswith("L-BFGS-B"))
+        converged = bool(best.converged or stopped_at_optimum) and max_gradient <= tolerance
         info = OptInfo(optimizer=best.optimizer, evaluations=stages.evaluations, max_gradient=max_gradient,
                        converged=converged, stages=tuple(stages.names), messages=tuple(stages.messages))
         message = "; ".join(stages.messages)

@@ -25,6 +25,12 @@ CHAPTERS = coursenb.chapters()
 def test_chapter_executes(chapter):
     notebook, _ = execute.execute_chapter(chapter)
     execute.save(notebook, chapter)
+    # The book is built with warnings as errors, and stderr in a shown cell is a warning there.
+    shown = [c for c in notebook.cells if c.cell_type == "code"
+             and not {"remove-cell", "remove-output", "remove-stderr"} & set(c.metadata.get("tags", []))]
+    stderr = [(c.source.splitlines()[0] if c.source else "", o["text"][:300]) for c in shown
+              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not stderr, f"{chapter.name}: a shown cell writes to stderr (a warning?): {stderr[0]}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
