@@ -382,6 +382,20 @@ class _Stages:
         return stage
 
 
+def random_structures(blocks: list[Block]) -> list:
+    """mixedlm's description of each random-effect term (levels coded 0..n-1, correlated terms)."""
+    from mixedlm.matrices.design import RandomEffectStructure
+
+    return [
+        RandomEffectStructure(
+            grouping_factor=f"g{i}", term_names=[f"t{j}" for j in range(b.k)], n_levels=b.n_levels,
+            n_terms=b.k, correlated=True, level_map={str(j): j for j in range(b.n_levels)},
+            level_indices=b.codes.astype(np.int32),
+        )
+        for i, b in enumerate(blocks)
+    ]
+
+
 class Problem:
     """A prepared design (y, X, random blocks) that can be fitted by REML or ML.
 
@@ -399,7 +413,7 @@ class Problem:
     """
 
     def __init__(self, y: np.ndarray, X: np.ndarray, blocks: list[Block]):
-        from mixedlm.matrices.design import ModelMatrices, RandomEffectStructure
+        from mixedlm.matrices.design import ModelMatrices
 
         self.y = np.ascontiguousarray(y, dtype=float)
         self.X = np.ascontiguousarray(X, dtype=float)
@@ -411,14 +425,7 @@ class Problem:
             [c[_theta_rows(b.k)] for b, c in zip(self.blocks, self.z_scales)] or [np.empty(0)])
         scaled_blocks = [Block(b.codes, b.n_levels, b.columns / c) for b, c in zip(self.blocks, self.z_scales)]
         scaled_Z = sparse.hstack([b.z_matrix() for b in scaled_blocks], format="csc")
-        structures = [
-            RandomEffectStructure(
-                grouping_factor=f"g{i}", term_names=[f"t{j}" for j in range(b.k)], n_levels=b.n_levels,
-                n_terms=b.k, correlated=True, level_map={str(j): j for j in range(b.n_levels)},
-                level_indices=b.codes.astype(np.int32),
-            )
-            for i, b in enumerate(self.blocks)
-        ]
+        structures = random_structures(self.blocks)
         n, p = self.X.shape
         self._matrices = ModelMatrices(
             y=self.y, X=self.X / self.x_scale, Z=scaled_Z, fixed_names=[f"x{j}" for j in range(p)],

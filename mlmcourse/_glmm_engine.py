@@ -29,7 +29,7 @@ from importlib import metadata
 import numpy as np
 from scipy import sparse, special, stats
 
-from mlmcourse._engine import Block, _mixedlm_theta_order, _one_blas_thread
+from mlmcourse._engine import Block, _mixedlm_theta_order, _one_blas_thread, random_structures
 
 __all__ = ["Link", "LINKS", "GlmmFit", "GlmmProblem", "saturated_loglik"]
 
@@ -136,7 +136,7 @@ class GlmmProblem:
 
     def __init__(self, y, trials, X, blocks: list[Block], family: str, link: str):
         from mixedlm.families import Binomial, Poisson
-        from mixedlm.matrices.design import ModelMatrices, RandomEffectStructure
+        from mixedlm.matrices.design import ModelMatrices
 
         self.y = np.ascontiguousarray(y, dtype=float)
         self.trials = np.ascontiguousarray(trials, dtype=float)
@@ -145,14 +145,7 @@ class GlmmProblem:
         self.family, self.link = family, LINKS[link]
         self.Z = sparse.hstack([b.z_matrix() for b in self.blocks], format="csc")
         self._family = Binomial(link=link) if family == "binomial" else Poisson(link=link)
-        structures = [
-            RandomEffectStructure(
-                grouping_factor=f"g{i}", term_names=[f"t{j}" for j in range(b.k)], n_levels=b.n_levels,
-                n_terms=b.k, correlated=True, level_map={str(j): j for j in range(b.n_levels)},
-                level_indices=b.codes.astype(np.int32),
-            )
-            for i, b in enumerate(self.blocks)
-        ]
+        structures = random_structures(self.blocks)
         n, p = self.X.shape
         self.matrices = ModelMatrices(
             y=self.y, X=self.X, Z=self.Z, fixed_names=[f"x{j}" for j in range(p)], random_structures=structures,
