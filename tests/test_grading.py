@@ -31,7 +31,7 @@ def graded(tmp_path_factory):
                              *[f"check({n!r}, {wrong[n]!r})" for n in rest]), folder / "ben.ipynb")
     (folder / "cy").mkdir()
     nbformat.write(_notebook(head, "undefined_name + 1", f"check({first!r}, {right[first]!r})"),
-                   folder / "cy" / "04-icc.ipynb")
+                   folder / "cy" / "03-icc.ipynb")
     (folder / "dee.ipynb").write_text("{ not a notebook")
     out = tmp_path_factory.mktemp("grades") / "grades.csv"
     assert grading.main([str(folder), "--out", str(out), "--timeout", "120"]) == 0

@@ -9,7 +9,7 @@ Executing every chapter is expensive (about a minute each), so these tests are m
 ``solutions`` and run only when asked for::
 
     pytest tests/test_solutions.py -m solutions -p no:xdist          # every chapter
-    pytest tests/test_solutions.py -m solutions -k 04-icc -p no:xdist  # one chapter
+    pytest tests/test_solutions.py -m solutions -k 03-icc -p no:xdist  # one chapter
     MLMCOURSE_SOLUTIONS=1 pytest tests/test_solutions.py              # same, without -m
 
 The cheap checks at the end (how the solutions notebook is made) always run.

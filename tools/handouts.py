@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slides", type=Path, default=BUILD / "slides")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--notes", action="store_true", help="print each slide's speaker notes on the next page")
-    parser.add_argument("--only", nargs="*", default=(), help="chapter stems, e.g. 04-icc")
+    parser.add_argument("--only", nargs="*", default=(), help="chapter stems, e.g. 03-icc")
     parser.add_argument("--chromium", default=None)
     args = parser.parse_args(argv)
     chromium = find_chromium(args.chromium)
