@@ -354,6 +354,12 @@ def test_power_tables_name_the_test_method():
     assert set(results("power_replicates")[0][1]["method"]) == {"f"}  # the code, as passed in `test=`
 
 
+def test_variable_levels_says_where_a_variable_varies():
+    table = results("variable_levels")[0][0].set_index("variable")
+    assert list(table.columns) == ["varies_at", "groups_varying"]
+    assert table.loc["SES", "varies_at"] == 1 and table.loc["Sector", "varies_at"] == 2
+
+
 def test_r2_parts_are_numbers():
     for out in results("nakagawa")[0] + results("snijders_bosker")[0]:
         assert all(type(v) is float for v in out.values()), out
