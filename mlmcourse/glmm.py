@@ -325,13 +325,73 @@ def _build_design(parsed, frame: ModelFrame, trials, family, link) -> _Design:
     y = np.asarray(frame.response, dtype=float)
     engine_blocks = [Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _glmm_engine.GlmmProblem(y, trials, X[:, kept], engine_blocks, family, link)
-    names = [n for n, k in zip(coding.names, kept) if k]
-    if family == "binomial":
-        notes += [(f"complete or quasi-complete separation: the outcome is constant on one side of term {term!r}, "
-                   "so its estimate and standard error are not to be trusted", SeparationWarning)
-                  for term in _separated_terms(problem.X, names, y, trials)]
+    notes += _separation_notes(problem, [n for n, k in zip(coding.names, kept) if k])
     data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
     return _Design(parsed, data, coding, kept, blocks, problem, tuple(notes))
+
+
+def _separation_notes(problem: _glmm_engine.GlmmProblem, names: list[str]) -> list[tuple]:
+    if problem.family != "binomial":
+        return []
+    return [(f"complete or quasi-complete separation: the outcome is constant on one side of term {term!r}, "
+             "so its estimate and standard error are not to be trusted", SeparationWarning)
+            for term in _separated_terms(problem.X, names, problem.y, problem.trials)]
+
+
+def _with_response(design: _Design, y: np.ndarray, trials: np.ndarray) -> _Design:
+    """The same design with another response (same rows); separation is judged anew."""
+    old = design.problem
+    problem = _glmm_engine.GlmmProblem(y, trials, old.X, old.blocks, old.family, old.link.name)
+    frame = design.frame.copy()
+    frame[design.parsed.response] = y
+    notes = [n for n in design.notes if n[1] is not SeparationWarning] + _separation_notes(problem, design.fixed_names)
+    return replace(design, frame=frame, problem=problem, notes=tuple(notes))
+
+
+def _new_response(problem: _glmm_engine.GlmmProblem, newresp) -> tuple[np.ndarray, np.ndarray]:
+    """A new response for refit(): (proportions or counts, trials), checked against the model's rows."""
+    values = newresp.to_numpy() if isinstance(newresp, (pd.Series, pd.DataFrame)) else np.asarray(newresp)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"newresp must hold numbers (or booleans), not {values.dtype} values")
+    values, n = values.astype(float), len(problem.y)
+    if problem.family == "binomial" and values.ndim == 2 and values.shape[1] == 2:
+        _check_rows(values, n)
+        _check_whole(values, "successes and failures")
+        trials = values.sum(axis=1)
+        if (trials == 0).any():
+            raise ValueError(f"newresp row {int(np.flatnonzero(trials == 0)[0])} has no trials (0 successes, "
+                             "0 failures)")
+        return values[:, 0] / trials, trials
+    values = values.reshape(-1) if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"newresp must be one value per row (or, binomial, two columns: successes and failures); "
+                         f"got shape {values.shape}")
+    _check_rows(values, n)
+    if problem.family == "poisson":
+        _check_whole(values, "counts")
+        return values, problem.trials
+    outside = np.flatnonzero((values < 0) | (values > 1))
+    if len(outside):
+        raise ValueError(f"newresp must hold 0/1 values or proportions of the model's binomial trials; row "
+                         f"{int(outside[0])} has {values[outside[0]]:g}")
+    _check_whole(values * problem.trials, "successes (newresp times the model's trials)")
+    return values, problem.trials
+
+
+def _check_rows(values: np.ndarray, n: int) -> None:
+    if values.shape[0] != n:
+        raise ValueError(f"newresp has {values.shape[0]} rows; the model was fitted to {n} (model_data)")
+    bad = np.flatnonzero(~np.isfinite(values.reshape(n, -1)).all(axis=1))
+    if len(bad):
+        raise ValueError(f"newresp has {len(bad)} missing or infinite value(s), e.g. in row {int(bad[0])}")
+
+
+def _check_whole(values: np.ndarray, what: str) -> None:
+    flat = values.reshape(len(values), -1)
+    bad = np.flatnonzero(((flat < 0) | (np.abs(flat - np.round(flat)) > 1e-8)).any(axis=1))
+    if len(bad):
+        raise ValueError(f"newresp must give {what} as whole numbers >= 0; row {int(bad[0])} has "
+                         f"{flat[bad[0]].round(6).tolist()}")
 
 
 def _check_quadrature(design: _Design, nagq: int) -> None:
@@ -361,11 +421,12 @@ def _separated_terms(X: np.ndarray, names: list[str], y: np.ndarray, trials: np.
     return out
 
 
-def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, formula: str) -> GlmerResult:
+def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, formula: str, *,
+                  warn_notes: bool = True) -> GlmerResult:
     names = design.fixed_names
     frame, parsed, problem = design.frame, design.parsed, design.problem
     singular_terms = _singular_terms(design.blocks, fit.theta)
-    notes = list(design.notes)
+    notes = list(design.notes if warn_notes else [n for n in design.notes if n[1] is SeparationWarning])
     if singular_terms:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
                       f"{', '.join(singular_terms)}; consider simplifying the random part", SingularFitWarning))
@@ -383,7 +444,8 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
                 for b in design.blocks},
         singular=bool(singular_terms), converged=fit.converged,
         separation=[n for n in names if any(f"term {n!r}" in m for m, c in notes if c is SeparationWarning)],
-        messages=list(dict.fromkeys(m for m, _ in notes)), data_name=data_name, _design=design, _fit=fit,
+        messages=list(dict.fromkeys([m for m, _ in design.notes] + [m for m, _ in notes])), data_name=data_name,
+        _design=design, _fit=fit,
     )
     for message, category in notes:
         warnings.warn(message, category, stacklevel=3)
@@ -437,6 +499,8 @@ class GlmerResult:
         Fixed-effect terms flagged for separation.
     messages : list of str
     data_name : str
+    backend : GlmmFit
+        The engine's own fit (property).
     """
 
     formula: str
@@ -653,6 +717,96 @@ class GlmerResult:
         return pd.DataFrame({"method": ["Pearson chi-squared / residual df"], "statistic": [statistic],
                              "df": [self.df_resid], "p_value": [stats.chi2.sf(statistic, self.df_resid)],
                              "ratio": [statistic / self.df_resid]})
+
+    # --------------------------------------------------------------- refits
+    @property
+    def backend(self) -> _glmm_engine.GlmmFit:
+        """The engine's own fit: theta, beta, conditional modes b, deviance, covariance, convergence, evaluations."""
+        return self._fit
+
+    @property
+    def trials(self) -> pd.Series:
+        """Binomial trials per row (lme4's ``weights(m)``); ones for 0/1 and Poisson responses."""
+        return pd.Series(self._design.problem.trials, index=self.model_data.index, name="trials")
+
+    def refit(self, newresp) -> GlmerResult:
+        """The same model fitted to a new response on the same rows (lme4's ``refit(m, newresp)``).
+
+        Parameters
+        ----------
+        newresp : array-like
+            One value per row of ``model_data``, in its order, on the scale of
+            the model's response: 0/1 values or proportions of the same
+            binomial trials (as :meth:`simulate` returns them), or counts for a
+            Poisson model. A binomial model also takes two columns, successes
+            and failures, whose row totals become the new trials.
+
+        Returns
+        -------
+        GlmerResult
+            Warnings about the design (dropped rows or columns) are not
+            repeated; those about the new fit (separation, singular fit,
+            convergence) are.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = glmer("use ~ urban + (1 | district)", mlmcourse.load("contraception"))
+        >>> again = m.refit(m.model_data["use"])
+        >>> bool(np.allclose(again.fixef, m.fixef, atol=1e-4))
+        True
+        """
+        y, trials = _new_response(self._design.problem, newresp)
+        design = _with_response(self._design, y, trials)
+        _check_quadrature(design, self.nagq)
+        return _shape_result(design, design.problem.fit(self.nagq), self.data_name, self.formula, warn_notes=False)
+
+    def simulate(self, seed=None, *, nsim: int = 1) -> pd.DataFrame:
+        """Responses drawn from the fitted model (lme4's ``simulate(m, nsim, seed)``).
+
+        Each draw takes new random effects b ~ N(0, Lambda Lambda'), the
+        conditional mean mu = g^-1(X beta + Z b), and a binomial (with the
+        model's trials) or Poisson outcome given mu.
+
+        Parameters
+        ----------
+        seed : int, numpy.random.Generator or SeedSequence, optional
+            A Generator is used as it is (and advanced), so repeated calls
+            continue one random stream.
+        nsim : int, default 1
+            Number of responses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index as ``model_data``; columns sim_1, ..., sim_<nsim> on the
+            scale of the response: 0/1 values or proportions of the trials
+            (multiply by :attr:`trials` for counts of successes), or counts.
+            Each column can be passed to :meth:`refit`.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = glmer("use ~ urban + (1 | district)", mlmcourse.load("contraception"))
+        >>> sims = m.simulate(1, nsim=2)
+        >>> sims.shape, sorted(np.unique(sims.to_numpy()).tolist())
+        ((1934, 2), [0.0, 1.0])
+        """
+        if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
+            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
+        rng = np.random.default_rng(seed)
+        draws = {f"sim_{i + 1}": self._draw(rng) for i in range(int(nsim))}
+        return pd.DataFrame(draws, index=self.model_data.index)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        problem = self._design.problem
+        b = [rng.standard_normal((block.n_levels, block.k)) @ T.T
+             for block, T in zip(problem.blocks, problem.factors(self.theta))]
+        mu = problem.link.inverse(problem.linear_predictor(self._fit.beta, b))
+        if self.family == "poisson":
+            return rng.poisson(mu).astype(float)
+        trials = np.rint(problem.trials).astype(np.int64)
+        return rng.binomial(trials, np.clip(mu, 0.0, 1.0)) / trials
 
     def summary(self) -> GlmerSummary:
         """A summary that prints like lme4's ``summary(m)``."""

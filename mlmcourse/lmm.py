@@ -541,6 +541,11 @@ class LmerResult:
         return self.design
 
     @property
+    def backend(self) -> _engine.EngineFit:
+        """The engine's own fit: theta, beta, conditional modes b, deviance, covariance, optimizer, evaluations."""
+        return self._fit
+
+    @property
     def fingerprint(self) -> Fingerprint:
         """The response's name, rows and values, to check that two fits used the same data."""
         return Fingerprint.of(self.model_data[self.response], self.response)

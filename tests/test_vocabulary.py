@@ -363,3 +363,9 @@ def test_variable_levels_says_where_a_variable_varies():
 def test_r2_parts_are_numbers():
     for out in results("nakagawa")[0] + results("snijders_bosker")[0]:
         assert all(type(v) is float for v in out.values()), out
+
+
+def test_mixed_model_fits_expose_the_engine_fit_as_backend():
+    for m in (fit(), binary_fit()):
+        assert m.backend is m._fit and np.array_equal(m.backend.beta, m.fixef.to_numpy())
+        assert callable(m.refit) and callable(m.simulate)
