@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlmcourse import _glmm_engine
+from mlmcourse import _glmm_engine, _mixed
 from mlmcourse._engine import Block
-from mlmcourse.design import ModelFrame
+from mlmcourse.design import ModelFrame, independent_columns
 from mlmcourse.formula import (
     Coding,
     FormulaError,
@@ -45,15 +45,8 @@ from mlmcourse.formula import (
     parse_formula,
     random_design,
 )
-from mlmcourse.lmm import (
-    ConvergenceWarning,
-    LmerWarning,
-    SingularFitWarning,
-    _independent_columns,
-    _lme4_block_order,
-    _singular_terms,
-    _unique_names,
-)
+from mlmcourse._messages import ConvergenceWarning, LmerWarning, SingularFitWarning
+from mlmcourse._summary import GlmerSummary
 
 __all__ = ["glmer", "GlmerResult", "GlmerSummary", "SeparationWarning", "marginal_predict", "attenuation"]
 
@@ -315,13 +308,13 @@ class _Design:
 
 def _build_design(parsed, frame: ModelFrame, trials, family, link) -> _Design:
     X, coding = fixed_design(parsed, frame)
-    kept = _independent_columns(X)
+    kept = independent_columns(X)
     notes = [(note, LmerWarning) for note in frame.messages]
     if not kept.all():
         dropped = [n for n, k in zip(coding.names, kept) if not k]
         notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
                       f"{', '.join(dropped)}", LmerWarning))
-    blocks = _lme4_block_order(random_design(parsed, frame))
+    blocks = _mixed.lme4_block_order(random_design(parsed, frame))
     y = np.asarray(frame.response, dtype=float)
     engine_blocks = [Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _glmm_engine.GlmmProblem(y, trials, X[:, kept], engine_blocks, family, link)
@@ -425,11 +418,11 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
                   warn_notes: bool = True) -> GlmerResult:
     names = design.fixed_names
     frame, parsed, problem = design.frame, design.parsed, design.problem
-    singular_terms = _singular_terms(design.blocks, fit.theta)
+    flagged = _mixed.singular_terms(design.blocks, fit.theta)
     notes = list(design.notes if warn_notes else [n for n in design.notes if n[1] is SeparationWarning])
-    if singular_terms:
+    if flagged:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
-                      f"{', '.join(singular_terms)}; consider simplifying the random part", SingularFitWarning))
+                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
     if not fit.converged:
         notes.append((f"the optimizer did not converge ({fit.message}); the estimates may be wrong",
                       ConvergenceWarning))
@@ -442,7 +435,7 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
         theta=fit.theta, loglik=loglik, model_data=frame,
         groups={b.group: pd.Series(np.asarray(b.labels, dtype=object)[b.codes], index=frame.index, name=b.group)
                 for b in design.blocks},
-        singular=bool(singular_terms), converged=fit.converged,
+        singular=bool(flagged), converged=fit.converged,
         separation=[n for n in names if any(f"term {n!r}" in m for m, c in notes if c is SeparationWarning)],
         messages=list(dict.fromkeys([m for m, _ in design.notes] + [m for m, _ in notes])), data_name=data_name,
         _design=design, _fit=fit,
@@ -454,20 +447,7 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
 
 def _varcorr(design: _Design, fit: _glmm_engine.GlmmFit) -> pd.DataFrame:
     """lme4's as.data.frame(VarCorr(m)) for a GLMM: variances and covariances, no residual row."""
-    rows = []
-    groups = _unique_names([b.group for b in design.blocks])
-    for group, block, T in zip(groups, design.blocks, design.problem.factors(fit.theta)):
-        cov = T @ T.T
-        sd = np.sqrt(np.diag(cov))
-        terms = block.coding.names
-        rows += [(group, n, None, cov[i, i], sd[i]) for i, n in enumerate(terms)]
-        for j in range(len(terms)):
-            for i in range(j + 1, len(terms)):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append((group, terms[j], terms[i], cov[i, j], corr))
-    grp, var1, var2, vcov, sdcor = zip(*rows)
-    return pd.DataFrame({"grp": list(grp), "var1": pd.Series(var1, dtype=object),
-                         "var2": pd.Series(var2, dtype=object), "vcov": vcov, "sdcor": sdcor})
+    return _mixed.varcorr_frame(design.blocks, design.problem.factors(fit.theta))
 
 
 # ---------------------------------------------------------------- the result
@@ -584,11 +564,11 @@ class GlmerResult:
 
     @property
     def aic(self) -> float:
-        return self.deviance + 2 * self.df
+        return _mixed.aic(self.deviance, self.df)
 
     @property
     def bic(self) -> float:
-        return self.deviance + np.log(self.nobs) * self.df
+        return _mixed.bic(self.deviance, self.df, self.nobs)
 
     @property
     def fitted(self) -> pd.Series:
@@ -792,11 +772,7 @@ class GlmerResult:
         >>> sims.shape, sorted(np.unique(sims.to_numpy()).tolist())
         ((1934, 2), [0.0, 1.0])
         """
-        if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
-            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        draws = {f"sim_{i + 1}": self._draw(rng) for i in range(int(nsim))}
-        return pd.DataFrame(draws, index=self.model_data.index)
+        return _mixed.simulate_frame(self._draw, seed, nsim, self.model_data.index)
 
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
         problem = self._design.problem
@@ -889,78 +865,3 @@ def attenuation(result: GlmerResult) -> pd.Series:
     c2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2 if result.link == "logit" else 1.0
     rows = result.varcorr[(result.varcorr["var1"] == "(Intercept)") & result.varcorr["var2"].isna()]
     return (result.fixef / np.sqrt(1 + c2 * rows["vcov"].sum())).rename("marginal")
-
-
-# --------------------------------------------------------------- summary()
-def _fmt(values, digits: int = 4) -> list[str]:
-    """Numbers with a common number of decimals (R's format(x, digits = 4))."""
-    values = [float(v) for v in values]
-    finite = [abs(v) for v in values if np.isfinite(v) and v != 0]
-    if not finite:
-        return [str(v) for v in values]
-    needed = [max(0, digits - 1 - int(np.floor(np.log10(v)))) for v in (min(finite), max(finite))]
-    decimals = min(needed[0], needed[1] + 3)
-    return [f"{v:.{decimals}f}" for v in values]
-
-
-def _pvalue(p: float) -> str:
-    return "<2e-16" if p < 2e-16 else (f"{p:.2e}" if p < 1e-4 else f"{p:.4f}")
-
-
-def _aligned(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
-    cells = [header] + rows
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return [" ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            for r in cells]
-
-
-@dataclass
-class GlmerSummary:
-    """What ``GlmerResult.summary()`` returns; ``print()`` it to see lme4's layout."""
-
-    result: GlmerResult
-
-    def lines(self) -> list[str]:
-        m = self.result
-        how = "Laplace Approximation" if m.nagq == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nagq}"
-        out = [f"Generalized linear mixed model fit by maximum likelihood ({how}) ['glmerMod']",
-               f" Family: {m.family}  ( {m.link} )", f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
-        out += _aligned(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                        [[f"{v:.1f}" for v in (m.aic, m.bic, m.loglik, m.deviance)] + [str(m.df_resid)]], left=0)
-        quantiles = np.quantile(m.pearson_residuals.to_numpy(), [0, 0.25, 0.5, 0.75, 1])
-        out += ["", "Scaled residuals: "] + _aligned(["Min", "1Q", "Median", "3Q", "Max"],
-                                                    [[f"{v:.4f}" for v in quantiles]], left=0)
-        out += ["", "Random effects:"] + self._random_lines()
-        groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
-        out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.coef_table()
-        columns = [_fmt(table[c]) for c in ("estimate", "std_error")] + [[f"{v:.3f}" for v in table["statistic"]]]
-        rows = [[t, *cells, _pvalue(p)] for t, *cells, p in zip(table["term"], *columns, table["p_value"])]
-        out += _aligned(["", "Estimate", "Std. Error", "z value", "Pr(>|z|)"], rows)
-        notes = (["boundary (singular) fit: a variance is zero or a correlation +-1"] if m.singular else []) + \
-                (["Model failed to converge: the estimates may be wrong"] if not m.converged else []) + \
-                [f"Separation: term {t!r} separates the outcomes" for t in m.separation]
-        return out + ([""] + notes if notes else [])
-
-    def _random_lines(self) -> list[str]:
-        vc = self.result.varcorr
-        variances = vc[vc["var2"].isna()]
-        var_text, sd_text = _fmt(variances["vcov"]), _fmt(variances["sdcor"])
-        rows, position = [], 0
-        for grp, sub in variances.groupby("grp", sort=False):
-            cov = vc[(vc["grp"] == grp) & vc["var2"].notna()]
-            for i, name in enumerate(sub["var1"]):
-                corr = [f"{cov[((cov['var1'] == o) & (cov['var2'] == name))]['sdcor'].iloc[0]:.2f}"
-                        for o in sub["var1"].iloc[:i]]
-                rows.append([grp if i == 0 else "", name, var_text[position], sd_text[position], *corr])
-                position += 1
-        width = max(len(r) for r in rows)
-        rows = [r + [""] * (width - len(r)) for r in rows]
-        header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (width - 5) if width > 4 else [])
-        return [" " + line for line in _aligned(header, rows, left=2)]
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def __repr__(self) -> str:
-        return str(self)
