@@ -282,6 +282,25 @@ def test_return_type_does_not_depend_on_the_arguments(name):
         assert all(list(f.columns) == list(frames[0].columns) for f in frames)
 
 
+def check_interval(table: pd.DataFrame, where: str) -> None:
+    assert list(table.columns) == ["term", "estimate", "conf_low", "conf_high"], f"{where}: {list(table.columns)}"
+
+
+def check_power(table: pd.DataFrame, where: str) -> None:
+    assert "method" in table.columns and table["method"].map(type).eq(str).all(), f"{where}: {list(table.columns)}"
+
+
+#: Table results with a fixed layout: checked beyond the old-dialect words.
+FRAME_SCHEMAS = {
+    "coef_table": check_coef,
+    "contrast_test": lambda table, where: check_test_row(table, where, F_TEST),
+    "anova": lambda table, where: check_test_row(table, where, F_TEST),
+    "conf_int": check_interval, "profile_conf_int": check_interval, "wald_variance_conf_int": check_interval,
+    "power_simulation": check_power, "power_replicates": check_power, "summarise_power": check_power,
+    "analytic_power": check_power,
+}
+
+
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_results_follow_the_schema(name):
     outs, _ = results(name)
@@ -289,6 +308,7 @@ def test_results_follow_the_schema(name):
         where = f"{name}#{i}"
         if isinstance(out, pd.DataFrame) and name not in DATA_FRAMES:
             check_columns(out, where)
+            FRAME_SCHEMAS.get(name, lambda table, where: None)(out, where)
         elif not isinstance(out, (pd.DataFrame, pd.Series, float, np.ndarray, dict)):
             check_object(out, where)
 
