@@ -738,7 +738,6 @@ class GlmerResult:
         """
         y, trials = _new_response(self._design.problem, newresp)
         design = _with_response(self._design, y, trials)
-        _check_quadrature(design, self.nagq)
         return _shape_result(design, design.problem.fit(self.nagq), self.data_name, self.formula, warn_notes=False)
 
     def simulate(self, seed=None, *, nsim: int = 1) -> pd.DataFrame:
