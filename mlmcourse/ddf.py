@@ -40,10 +40,10 @@ from scipy.sparse.linalg import splu
 from mlmcourse import _engine
 
 __all__ = ["coef_table", "contrast_test", "satterthwaite_df", "kenward_roger_df", "vcov_kenward_roger",
-           "DDF_METHODS", "COEF_COLUMNS"]
+           "DDF_METHODS", "COEF_COLUMNS", "TEST_COLUMNS"]
 
 COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
-TEST_COLUMNS = ["term", "method", "statistic", "num_df", "den_df", "p_value"]
+TEST_COLUMNS = ["method", "statistic", "df", "p_value", "num_df", "den_df"]  # an F test; df = num_df
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "asymptotic": "asymptotic"}
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SPARSE_FROM = 400  # random effects (q) from which M is factored as a sparse matrix
@@ -439,7 +439,7 @@ def _contrast_matrix(fit, L) -> np.ndarray:
     return L
 
 
-def contrast_test(fit, L, ddf: str = "satterthwaite") -> dict:
+def contrast_test(fit, L, ddf: str = "satterthwaite") -> pd.DataFrame:
     """F test of L beta = 0 with lmerTest's numbers (``contestMD``).
 
     Parameters
@@ -453,17 +453,24 @@ def contrast_test(fit, L, ddf: str = "satterthwaite") -> dict:
 
     Returns
     -------
-    dict
-        method, statistic (F), num_df, den_df, p_value.
+    pandas.DataFrame
+        One row: method, statistic (F), df (= num_df), p_value, num_df,
+        den_df (:data:`TEST_COLUMNS`).
 
     Examples
     --------
     >>> import mlmcourse
     >>> m = mlmcourse.lmer("Reaction ~ Days + (Days | Subject)", mlmcourse.load("sleepstudy"))
     >>> test = contrast_test(m, [[0, 1]])
-    >>> round(test["statistic"], 2), round(test["den_df"], 1)
-    (45.85, 17.0)
+    >>> row = test.iloc[0]
+    >>> round(float(row["statistic"]), 2), float(row["num_df"]), round(float(row["den_df"]), 1)
+    (45.85, 1.0, 17.0)
     """
+    return pd.DataFrame([contrast_row(fit, L, ddf)], columns=TEST_COLUMNS)
+
+
+def contrast_row(fit, L, ddf: str = "satterthwaite") -> dict:
+    """The F test of :func:`contrast_test` as a dict (one row of a table of several tests)."""
     method, L = _method(ddf), _contrast_matrix(fit, L)
     beta = fit.fixef.to_numpy()
     if method == "kenward-roger":
@@ -479,8 +486,8 @@ def contrast_test(fit, L, ddf: str = "satterthwaite") -> dict:
         statistic = float((L @ beta) @ np.linalg.lstsq(L @ vcov @ L.T, L @ beta, rcond=None)[0]) / q
         den_df = np.inf
     p_value = float(stats.f.sf(statistic, q, den_df)) if np.isfinite(den_df) else float(stats.chi2.sf(statistic * q, q))
-    return {"method": _label(method), "statistic": float(statistic), "num_df": int(q), "den_df": float(den_df),
-            "p_value": p_value}
+    return {"method": _label(method), "statistic": float(statistic), "df": float(q), "p_value": p_value,
+            "num_df": float(q), "den_df": float(den_df)}
 
 
 def _label(method: str) -> str:

@@ -25,7 +25,7 @@ from mlmcourse.formula import Coding, design_matrix, level_label
 
 __all__ = ["anova", "type3_contrasts", "ANOVA_COLUMNS"]
 
-ANOVA_COLUMNS = ["term", "method", "statistic", "num_df", "den_df", "p_value"]
+ANOVA_COLUMNS = ["term", "method", "statistic", "df", "p_value", "num_df", "den_df"]
 
 
 def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
@@ -113,8 +113,8 @@ def anova(fit, ddf: str = "satterthwaite") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per term; columns term, method, statistic (F), num_df,
-        den_df, p_value. To compare two models, use
+        One row per term; columns term, method, statistic (F), df
+        (= num_df), p_value, num_df, den_df. To compare two models, use
         :func:`mlmcourse.inference.lrt`.
 
     Examples
@@ -128,7 +128,7 @@ def anova(fit, ddf: str = "satterthwaite") -> pd.DataFrame:
     for term, L in type3_contrasts(fit).items():
         if len(L) == 0:
             continue
-        rows.append({"term": term, **_ddf.contrast_test(fit, L, ddf=ddf)})
+        rows.append({"term": term, **_ddf.contrast_row(fit, L, ddf=ddf)})
     if not rows:
         raise ValueError(f"the model {fit.formula!r} has no fixed-effect term besides the intercept to test")
     return pd.DataFrame(rows, columns=ANOVA_COLUMNS)

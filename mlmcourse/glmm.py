@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlmcourse import _glmm_engine
+from mlmcourse import _glmm_engine, _mixed
 from mlmcourse._engine import Block
-from mlmcourse.design import ModelFrame
+from mlmcourse.design import ModelFrame, independent_columns
 from mlmcourse.formula import (
     Coding,
     FormulaError,
@@ -45,15 +45,8 @@ from mlmcourse.formula import (
     parse_formula,
     random_design,
 )
-from mlmcourse.lmm import (
-    ConvergenceWarning,
-    LmerWarning,
-    SingularFitWarning,
-    _independent_columns,
-    _lme4_block_order,
-    _singular_terms,
-    _unique_names,
-)
+from mlmcourse._messages import ConvergenceWarning, LmerWarning, SingularFitWarning
+from mlmcourse._summary import GlmerSummary
 
 __all__ = ["glmer", "GlmerResult", "GlmerSummary", "SeparationWarning", "marginal_predict", "attenuation"]
 
@@ -315,23 +308,83 @@ class _Design:
 
 def _build_design(parsed, frame: ModelFrame, trials, family, link) -> _Design:
     X, coding = fixed_design(parsed, frame)
-    kept = _independent_columns(X)
+    kept = independent_columns(X)
     notes = [(note, LmerWarning) for note in frame.messages]
     if not kept.all():
         dropped = [n for n, k in zip(coding.names, kept) if not k]
         notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
                       f"{', '.join(dropped)}", LmerWarning))
-    blocks = _lme4_block_order(random_design(parsed, frame))
+    blocks = _mixed.lme4_block_order(random_design(parsed, frame))
     y = np.asarray(frame.response, dtype=float)
     engine_blocks = [Block(b.codes, len(b.labels), b.columns) for b in blocks]
     problem = _glmm_engine.GlmmProblem(y, trials, X[:, kept], engine_blocks, family, link)
-    names = [n for n, k in zip(coding.names, kept) if k]
-    if family == "binomial":
-        notes += [(f"complete or quasi-complete separation: the outcome is constant on one side of term {term!r}, "
-                   "so its estimate and standard error are not to be trusted", SeparationWarning)
-                  for term in _separated_terms(problem.X, names, y, trials)]
+    notes += _separation_notes(problem, [n for n, k in zip(coding.names, kept) if k])
     data = frame.data if parsed.response in frame.data else frame.data.assign(**{parsed.response: frame.response})
     return _Design(parsed, data, coding, kept, blocks, problem, tuple(notes))
+
+
+def _separation_notes(problem: _glmm_engine.GlmmProblem, names: list[str]) -> list[tuple]:
+    if problem.family != "binomial":
+        return []
+    return [(f"complete or quasi-complete separation: the outcome is constant on one side of term {term!r}, "
+             "so its estimate and standard error are not to be trusted", SeparationWarning)
+            for term in _separated_terms(problem.X, names, problem.y, problem.trials)]
+
+
+def _with_response(design: _Design, y: np.ndarray, trials: np.ndarray) -> _Design:
+    """The same design with another response (same rows); separation is judged anew."""
+    old = design.problem
+    problem = _glmm_engine.GlmmProblem(y, trials, old.X, old.blocks, old.family, old.link.name)
+    frame = design.frame.copy()
+    frame[design.parsed.response] = y
+    notes = [n for n in design.notes if n[1] is not SeparationWarning] + _separation_notes(problem, design.fixed_names)
+    return replace(design, frame=frame, problem=problem, notes=tuple(notes))
+
+
+def _new_response(problem: _glmm_engine.GlmmProblem, newresp) -> tuple[np.ndarray, np.ndarray]:
+    """A new response for refit(): (proportions or counts, trials), checked against the model's rows."""
+    values = newresp.to_numpy() if isinstance(newresp, (pd.Series, pd.DataFrame)) else np.asarray(newresp)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"newresp must hold numbers (or booleans), not {values.dtype} values")
+    values, n = values.astype(float), len(problem.y)
+    if problem.family == "binomial" and values.ndim == 2 and values.shape[1] == 2:
+        _check_rows(values, n)
+        _check_whole(values, "successes and failures")
+        trials = values.sum(axis=1)
+        if (trials == 0).any():
+            raise ValueError(f"newresp row {int(np.flatnonzero(trials == 0)[0])} has no trials (0 successes, "
+                             "0 failures)")
+        return values[:, 0] / trials, trials
+    values = values.reshape(-1) if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"newresp must be one value per row (or, binomial, two columns: successes and failures); "
+                         f"got shape {values.shape}")
+    _check_rows(values, n)
+    if problem.family == "poisson":
+        _check_whole(values, "counts")
+        return values, problem.trials
+    outside = np.flatnonzero((values < 0) | (values > 1))
+    if len(outside):
+        raise ValueError(f"newresp must hold 0/1 values or proportions of the model's binomial trials; row "
+                         f"{int(outside[0])} has {values[outside[0]]:g}")
+    _check_whole(values * problem.trials, "successes (newresp times the model's trials)")
+    return values, problem.trials
+
+
+def _check_rows(values: np.ndarray, n: int) -> None:
+    if values.shape[0] != n:
+        raise ValueError(f"newresp has {values.shape[0]} rows; the model was fitted to {n} (model_data)")
+    bad = np.flatnonzero(~np.isfinite(values.reshape(n, -1)).all(axis=1))
+    if len(bad):
+        raise ValueError(f"newresp has {len(bad)} missing or infinite value(s), e.g. in row {int(bad[0])}")
+
+
+def _check_whole(values: np.ndarray, what: str) -> None:
+    flat = values.reshape(len(values), -1)
+    bad = np.flatnonzero(((flat < 0) | (np.abs(flat - np.round(flat)) > 1e-8)).any(axis=1))
+    if len(bad):
+        raise ValueError(f"newresp must give {what} as whole numbers >= 0; row {int(bad[0])} has "
+                         f"{flat[bad[0]].round(6).tolist()}")
 
 
 def _check_quadrature(design: _Design, nagq: int) -> None:
@@ -361,14 +414,15 @@ def _separated_terms(X: np.ndarray, names: list[str], y: np.ndarray, trials: np.
     return out
 
 
-def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, formula: str) -> GlmerResult:
+def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, formula: str, *,
+                  warn_notes: bool = True) -> GlmerResult:
     names = design.fixed_names
     frame, parsed, problem = design.frame, design.parsed, design.problem
-    singular_terms = _singular_terms(design.blocks, fit.theta)
-    notes = list(design.notes)
-    if singular_terms:
+    flagged = _mixed.singular_terms(design.blocks, fit.theta)
+    notes = list(design.notes if warn_notes else [n for n in design.notes if n[1] is SeparationWarning])
+    if flagged:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
-                      f"{', '.join(singular_terms)}; consider simplifying the random part", SingularFitWarning))
+                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
     if not fit.converged:
         notes.append((f"the optimizer did not converge ({fit.message}); the estimates may be wrong",
                       ConvergenceWarning))
@@ -381,9 +435,10 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
         theta=fit.theta, loglik=loglik, model_data=frame,
         groups={b.group: pd.Series(np.asarray(b.labels, dtype=object)[b.codes], index=frame.index, name=b.group)
                 for b in design.blocks},
-        singular=bool(singular_terms), converged=fit.converged,
+        singular=bool(flagged), converged=fit.converged,
         separation=[n for n in names if any(f"term {n!r}" in m for m, c in notes if c is SeparationWarning)],
-        messages=list(dict.fromkeys(m for m, _ in notes)), data_name=data_name, _design=design, _fit=fit,
+        messages=list(dict.fromkeys([m for m, _ in design.notes] + [m for m, _ in notes])), data_name=data_name,
+        _design=design, _fit=fit,
     )
     for message, category in notes:
         warnings.warn(message, category, stacklevel=3)
@@ -392,20 +447,7 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
 
 def _varcorr(design: _Design, fit: _glmm_engine.GlmmFit) -> pd.DataFrame:
     """lme4's as.data.frame(VarCorr(m)) for a GLMM: variances and covariances, no residual row."""
-    rows = []
-    groups = _unique_names([b.group for b in design.blocks])
-    for group, block, T in zip(groups, design.blocks, design.problem.factors(fit.theta)):
-        cov = T @ T.T
-        sd = np.sqrt(np.diag(cov))
-        terms = block.coding.names
-        rows += [(group, n, None, cov[i, i], sd[i]) for i, n in enumerate(terms)]
-        for j in range(len(terms)):
-            for i in range(j + 1, len(terms)):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append((group, terms[j], terms[i], cov[i, j], corr))
-    grp, var1, var2, vcov, sdcor = zip(*rows)
-    return pd.DataFrame({"grp": list(grp), "var1": pd.Series(var1, dtype=object),
-                         "var2": pd.Series(var2, dtype=object), "vcov": vcov, "sdcor": sdcor})
+    return _mixed.varcorr_frame(design.blocks, design.problem.factors(fit.theta))
 
 
 # ---------------------------------------------------------------- the result
@@ -437,6 +479,8 @@ class GlmerResult:
         Fixed-effect terms flagged for separation.
     messages : list of str
     data_name : str
+    backend : GlmmFit
+        The engine's own fit (property).
     """
 
     formula: str
@@ -520,11 +564,11 @@ class GlmerResult:
 
     @property
     def aic(self) -> float:
-        return self.deviance + 2 * self.df
+        return _mixed.aic(self.deviance, self.df)
 
     @property
     def bic(self) -> float:
-        return self.deviance + np.log(self.nobs) * self.df
+        return _mixed.bic(self.deviance, self.df, self.nobs)
 
     @property
     def fitted(self) -> pd.Series:
@@ -654,6 +698,91 @@ class GlmerResult:
                              "df": [self.df_resid], "p_value": [stats.chi2.sf(statistic, self.df_resid)],
                              "ratio": [statistic / self.df_resid]})
 
+    # --------------------------------------------------------------- refits
+    @property
+    def backend(self) -> _glmm_engine.GlmmFit:
+        """The engine's own fit: theta, beta, conditional modes b, deviance, covariance, convergence, evaluations."""
+        return self._fit
+
+    @property
+    def trials(self) -> pd.Series:
+        """Binomial trials per row (lme4's ``weights(m)``); ones for 0/1 and Poisson responses."""
+        return pd.Series(self._design.problem.trials, index=self.model_data.index, name="trials")
+
+    def refit(self, newresp) -> GlmerResult:
+        """The same model fitted to a new response on the same rows (lme4's ``refit(m, newresp)``).
+
+        Parameters
+        ----------
+        newresp : array-like
+            One value per row of ``model_data``, in its order, on the scale of
+            the model's response: 0/1 values or proportions of the same
+            binomial trials (as :meth:`simulate` returns them), or counts for a
+            Poisson model. A binomial model also takes two columns, successes
+            and failures, whose row totals become the new trials.
+
+        Returns
+        -------
+        GlmerResult
+            Warnings about the design (dropped rows or columns) are not
+            repeated; those about the new fit (separation, singular fit,
+            convergence) are.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = glmer("use ~ urban + (1 | district)", mlmcourse.load("contraception"))
+        >>> again = m.refit(m.model_data["use"])
+        >>> bool(np.allclose(again.fixef, m.fixef, atol=1e-4))
+        True
+        """
+        y, trials = _new_response(self._design.problem, newresp)
+        design = _with_response(self._design, y, trials)
+        return _shape_result(design, design.problem.fit(self.nagq), self.data_name, self.formula, warn_notes=False)
+
+    def simulate(self, seed=None, *, nsim: int = 1) -> pd.DataFrame:
+        """Responses drawn from the fitted model (lme4's ``simulate(m, nsim, seed)``).
+
+        Each draw takes new random effects b ~ N(0, Lambda Lambda'), the
+        conditional mean mu = g^-1(X beta + Z b), and a binomial (with the
+        model's trials) or Poisson outcome given mu.
+
+        Parameters
+        ----------
+        seed : int, numpy.random.Generator or SeedSequence, optional
+            A Generator is used as it is (and advanced), so repeated calls
+            continue one random stream.
+        nsim : int, default 1
+            Number of responses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index as ``model_data``; columns sim_1, ..., sim_<nsim> on the
+            scale of the response: 0/1 values or proportions of the trials
+            (multiply by :attr:`trials` for counts of successes), or counts.
+            Each column can be passed to :meth:`refit`.
+
+        Examples
+        --------
+        >>> import mlmcourse
+        >>> m = glmer("use ~ urban + (1 | district)", mlmcourse.load("contraception"))
+        >>> sims = m.simulate(1, nsim=2)
+        >>> sims.shape, sorted(np.unique(sims.to_numpy()).tolist())
+        ((1934, 2), [0.0, 1.0])
+        """
+        return _mixed.simulate_frame(self._draw, seed, nsim, self.model_data.index)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        problem = self._design.problem
+        b = [rng.standard_normal((block.n_levels, block.k)) @ T.T
+             for block, T in zip(problem.blocks, problem.factors(self.theta))]
+        mu = problem.link.inverse(problem.linear_predictor(self._fit.beta, b))
+        if self.family == "poisson":
+            return rng.poisson(mu).astype(float)
+        trials = np.rint(problem.trials).astype(np.int64)
+        return rng.binomial(trials, np.clip(mu, 0.0, 1.0)) / trials
+
     def summary(self) -> GlmerSummary:
         """A summary that prints like lme4's ``summary(m)``."""
         return GlmerSummary(self)
@@ -735,78 +864,3 @@ def attenuation(result: GlmerResult) -> pd.Series:
     c2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2 if result.link == "logit" else 1.0
     rows = result.varcorr[(result.varcorr["var1"] == "(Intercept)") & result.varcorr["var2"].isna()]
     return (result.fixef / np.sqrt(1 + c2 * rows["vcov"].sum())).rename("marginal")
-
-
-# --------------------------------------------------------------- summary()
-def _fmt(values, digits: int = 4) -> list[str]:
-    """Numbers with a common number of decimals (R's format(x, digits = 4))."""
-    values = [float(v) for v in values]
-    finite = [abs(v) for v in values if np.isfinite(v) and v != 0]
-    if not finite:
-        return [str(v) for v in values]
-    needed = [max(0, digits - 1 - int(np.floor(np.log10(v)))) for v in (min(finite), max(finite))]
-    decimals = min(needed[0], needed[1] + 3)
-    return [f"{v:.{decimals}f}" for v in values]
-
-
-def _pvalue(p: float) -> str:
-    return "<2e-16" if p < 2e-16 else (f"{p:.2e}" if p < 1e-4 else f"{p:.4f}")
-
-
-def _aligned(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
-    cells = [header] + rows
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return [" ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            for r in cells]
-
-
-@dataclass
-class GlmerSummary:
-    """What ``GlmerResult.summary()`` returns; ``print()`` it to see lme4's layout."""
-
-    result: GlmerResult
-
-    def lines(self) -> list[str]:
-        m = self.result
-        how = "Laplace Approximation" if m.nagq == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nagq}"
-        out = [f"Generalized linear mixed model fit by maximum likelihood ({how}) ['glmerMod']",
-               f" Family: {m.family}  ( {m.link} )", f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
-        out += _aligned(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                        [[f"{v:.1f}" for v in (m.aic, m.bic, m.loglik, m.deviance)] + [str(m.df_resid)]], left=0)
-        quantiles = np.quantile(m.pearson_residuals.to_numpy(), [0, 0.25, 0.5, 0.75, 1])
-        out += ["", "Scaled residuals: "] + _aligned(["Min", "1Q", "Median", "3Q", "Max"],
-                                                    [[f"{v:.4f}" for v in quantiles]], left=0)
-        out += ["", "Random effects:"] + self._random_lines()
-        groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
-        out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.coef_table()
-        columns = [_fmt(table[c]) for c in ("estimate", "std_error")] + [[f"{v:.3f}" for v in table["statistic"]]]
-        rows = [[t, *cells, _pvalue(p)] for t, *cells, p in zip(table["term"], *columns, table["p_value"])]
-        out += _aligned(["", "Estimate", "Std. Error", "z value", "Pr(>|z|)"], rows)
-        notes = (["boundary (singular) fit: a variance is zero or a correlation +-1"] if m.singular else []) + \
-                (["Model failed to converge: the estimates may be wrong"] if not m.converged else []) + \
-                [f"Separation: term {t!r} separates the outcomes" for t in m.separation]
-        return out + ([""] + notes if notes else [])
-
-    def _random_lines(self) -> list[str]:
-        vc = self.result.varcorr
-        variances = vc[vc["var2"].isna()]
-        var_text, sd_text = _fmt(variances["vcov"]), _fmt(variances["sdcor"])
-        rows, position = [], 0
-        for grp, sub in variances.groupby("grp", sort=False):
-            cov = vc[(vc["grp"] == grp) & vc["var2"].notna()]
-            for i, name in enumerate(sub["var1"]):
-                corr = [f"{cov[((cov['var1'] == o) & (cov['var2'] == name))]['sdcor'].iloc[0]:.2f}"
-                        for o in sub["var1"].iloc[:i]]
-                rows.append([grp if i == 0 else "", name, var_text[position], sd_text[position], *corr])
-                position += 1
-        width = max(len(r) for r in rows)
-        rows = [r + [""] * (width - len(r)) for r in rows]
-        header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (width - 5) if width > 4 else [])
-        return [" " + line for line in _aligned(header, rows, left=2)]
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def __repr__(self) -> str:
-        return str(self)

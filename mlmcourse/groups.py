@@ -113,17 +113,28 @@ def variable_levels(data: pd.DataFrame, group: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``variable``, ``level`` (1 or 2) and ``groups_varying`` (how
-        many groups have more than one distinct value of the variable), one
-        row per column other than `group`.
+        Columns ``variable``, ``varies_at`` (the level of the hierarchy the
+        variable belongs to: 1 if it varies within groups, 2 if it is
+        constant within every group) and ``groups_varying`` (how many groups
+        have more than one distinct value of the variable), one row per
+        column other than `group`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> toy = pd.DataFrame({"g": ["a", "a", "b", "b"], "x": [1, 2, 3, 4], "w": [0, 0, 1, 1]})
+    >>> variable_levels(toy, "g")
+      variable  varies_at  groups_varying
+    0        x          1               2
+    1        w          2               0
     """
     _check_columns(data, [group])
     rows = []
     grouped = data.groupby(group, observed=True, sort=False)
     for column in data.columns.drop(group):
         varying = int((grouped[column].nunique(dropna=False) > 1).sum())
-        rows.append({"variable": column, "level": 1 if varying else 2, "groups_varying": varying})
-    return pd.DataFrame(rows, columns=["variable", "level", "groups_varying"])
+        rows.append({"variable": column, "varies_at": 1 if varying else 2, "groups_varying": varying})
+    return pd.DataFrame(rows, columns=["variable", "varies_at", "groups_varying"])
 
 
 def group_table(
@@ -150,9 +161,9 @@ def group_table(
         in R, ``up(data, ~ school, all = TRUE)`` (``spida`` package).
     """
     levels = variable_levels(data, group)
-    level2 = levels.loc[levels.level == 2, "variable"].tolist()
+    level2 = levels.loc[levels.varies_at == 2, "variable"].tolist()
     if level1 is None:
-        candidates = levels.loc[levels.level == 1, "variable"]
+        candidates = levels.loc[levels.varies_at == 1, "variable"]
         level1 = [c for c in candidates if pd.api.types.is_numeric_dtype(data[c])]
     level1 = _as_list(level1)
     _check_columns(data, level1)

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.linalg import block_diag
 
-from mlmcourse import _engine
+from mlmcourse import _engine, _mixed
 from mlmcourse._messages import (
     ConvergenceWarning,
     Fingerprint,
@@ -42,6 +42,7 @@ from mlmcourse._messages import (
     require_type,
 )
 from mlmcourse._engine import LmerControl, OptInfo
+from mlmcourse._summary import LmerSummary
 from mlmcourse.design import (
     Coding,
     ModelFrame,
@@ -59,7 +60,6 @@ from mlmcourse.transforms import evaluate, level_label
 __all__ = ["lmer", "lmer_design", "coef_frame", "LmerControl", "OptInfo", "LmerDesign", "LmerResult", "LmerSummary",
            "COEF_COLUMNS", "MlmWarning", "LmerWarning", "SingularFitWarning", "ConvergenceWarning"]
 
-SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
 #: Columns of every coefficient table (``coef_table()``) in the package.
 COEF_COLUMNS = ["term", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high"]
 
@@ -310,13 +310,13 @@ _Design = LmerDesign  # the former private name
 
 def _build_design(parsed: ParsedFormula, frame: ModelFrame) -> LmerDesign:
     X, coding = fixed_design(parsed, frame)
-    kept = _independent_columns(X)
+    kept = independent_columns(X)
     notes = [(note, LmerWarning) for note in frame.messages]
     if not kept.all():
         dropped = [n for n, k in zip(coding.names, kept) if not k]
         notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
                       f"{', '.join(dropped)} (a linear combination of the other columns)", LmerWarning))
-    blocks = _lme4_block_order(random_design(parsed, frame))
+    blocks = _mixed.lme4_block_order(random_design(parsed, frame))
     notes += [(note, SingularFitWarning) for note in _collinear_random_columns(blocks)]
     offset = frame.offset if parsed.offsets else None
     y = frame.response - frame.offset  # lme4 fits y - offset; fitted values add it back
@@ -343,26 +343,12 @@ def _collinear_random_columns(blocks: list[RandomBlock]) -> list[str]:
     """Random-effect columns that repeat the term's other columns (a slope of a constant)."""
     notes = []
     for block in blocks:
-        independent = _independent_columns(block.columns)
+        independent = independent_columns(block.columns)
         for name in [n for n, keep in zip(block.coding.names, independent) if not keep]:
             notes.append(f"boundary (singular) fit: in the random-effect term ({' + '.join(block.coding.names)} | "
                          f"{block.group}) the column {name!r} is constant or a combination of the term's other "
                          "columns, so its variance cannot be estimated")
     return notes
-
-
-def _independent_columns(X: np.ndarray) -> np.ndarray:
-    """Keep each column unless it is (numerically) a combination of the kept columns before it."""
-    return independent_columns(X)
-
-
-def _lme4_block_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
-    """lme4's mkReTrms: if any term has more levels than the one before, use rev(order(levels))."""
-    levels = [len(b.labels) for b in blocks]
-    if any(b > a for a, b in zip(levels, levels[1:])):
-        order = sorted(range(len(blocks)), key=lambda i: levels[i])  # stable, as R's order()
-        return [blocks[i] for i in reversed(order)]
-    return blocks
 
 
 def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *, warn_notes: bool = True
@@ -371,15 +357,15 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
     frame, parsed = design.frame, design.parsed
     fitted = pd.Series(_linear_predictor(design, fit), index=frame.index, name="fitted")
     y = pd.Series(design.problem.y + _offset(design), index=frame.index)
-    singular_terms = _singular_terms(design.blocks, fit.scaled_theta)
+    flagged = _mixed.singular_terms(design.blocks, fit.scaled_theta)
     notes = list(design.notes) if warn_notes else []
-    if singular_terms:
+    if flagged:
         notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
-                      f"{', '.join(singular_terms)}; consider simplifying the random part", SingularFitWarning))
+                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
     if not fit.converged:
         notes.append((f"the optimizer did not converge ({fit.message}); the estimates may be wrong",
                        ConvergenceWarning))
-    singular = bool(singular_terms) or any(category is SingularFitWarning for _, category in design.notes)
+    singular = bool(flagged) or any(category is SingularFitWarning for _, category in design.notes)
     messages = list(dict.fromkeys([note for note, _ in design.notes] + [note for note, _ in notes]))
     result = LmerResult(
         formula=parsed.text, reml=fit.reml, response=parsed.response, nobs=len(frame),
@@ -410,49 +396,9 @@ def _linear_predictor(design: LmerDesign, fit: _engine.EngineFit) -> np.ndarray:
     return eta
 
 
-def _singular_terms(blocks: list[RandomBlock], theta: np.ndarray) -> list[str]:
-    """Terms with a diagonal theta below lme4's isSingular tolerance."""
-    out, start = [], 0
-    for block in blocks:
-        k = len(block.coding.names)
-        diagonal = np.cumsum([0] + [k - j for j in range(k - 1)])  # column-major positions of T[j, j]
-        if np.any(theta[start + diagonal] < SINGULAR_TOLERANCE):
-            out.append(f"({' + '.join(block.coding.names)} | {block.group})")
-        start += k * (k + 1) // 2
-    return out
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    """R's make.names(unique = TRUE), which lme4 applies when a grouping factor repeats."""
-    if len(set(names)) == len(names):
-        return names
-    clean = ["".join(ch if ch.isalnum() or ch in "._" else "." for ch in n) for n in names]
-    seen: dict[str, int] = {}
-    out = []
-    for name in clean:
-        count = seen.get(name, 0)
-        out.append(name if count == 0 else f"{name}.{count}")
-        seen[name] = count + 1
-    return out
-
-
 def _varcorr(design: LmerDesign, fit: _engine.EngineFit) -> pd.DataFrame:
     """lme4's as.data.frame(VarCorr(m)): variances, then covariances, per term; residual last."""
-    rows = []
-    groups = _unique_names([b.group for b in design.blocks])
-    for group, block, T in zip(groups, design.blocks, design.problem.factors(fit.theta)):
-        cov = fit.sigma**2 * T @ T.T
-        sd = np.sqrt(np.diag(cov))
-        names = block.coding.names
-        rows += [(group, n, None, cov[i, i], sd[i]) for i, n in enumerate(names)]
-        for j in range(len(names)):
-            for i in range(j + 1, len(names)):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append((group, names[j], names[i], cov[i, j], corr))
-    rows.append(("Residual", None, None, fit.sigma**2, fit.sigma))
-    grp, var1, var2, vcov, sdcor = zip(*rows)
-    return pd.DataFrame({"grp": list(grp), "var1": pd.Series(var1, dtype=object),  # None where lme4 has NA
-                         "var2": pd.Series(var2, dtype=object), "vcov": vcov, "sdcor": sdcor})
+    return _mixed.varcorr_frame(design.blocks, design.problem.factors(fit.theta), fit.sigma**2, residual=fit.sigma)
 
 
 def _reference_levels(coding: Coding) -> dict[str, str]:
@@ -541,6 +487,11 @@ class LmerResult:
         return self.design
 
     @property
+    def backend(self) -> _engine.EngineFit:
+        """The engine's own fit: theta, beta, conditional modes b, deviance, covariance, optimizer, evaluations."""
+        return self._fit
+
+    @property
     def fingerprint(self) -> Fingerprint:
         """The response's name, rows and values, to check that two fits used the same data."""
         return Fingerprint.of(self.model_data[self.response], self.response)
@@ -611,11 +562,11 @@ class LmerResult:
 
     @property
     def aic(self) -> float:
-        return self.objective + 2 * self.df
+        return _mixed.aic(self.objective, self.df)
 
     @property
     def bic(self) -> float:
-        return self.objective + np.log(self.nobs) * self.df
+        return _mixed.bic(self.objective, self.df, self.nobs)
 
     # -------------------------------------------------------- random effects
     @cached_property
@@ -783,11 +734,7 @@ class LmerResult:
         >>> m.simulate(1, nsim=2).shape
         (180, 2)
         """
-        if not isinstance(nsim, (int, np.integer)) or isinstance(nsim, bool) or nsim < 1:
-            raise ValueError(f"nsim must be a positive whole number, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        draws = {f"sim_{i + 1}": self._draw(rng) for i in range(int(nsim))}
-        return pd.DataFrame(draws, index=self.model_data.index)
+        return _mixed.simulate_frame(self._draw, seed, nsim, self.model_data.index)
 
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
         y = self.design.X @ self._fit.beta
@@ -881,112 +828,3 @@ def _predict_new(result: LmerResult, newdata: pd.DataFrame, include_random: bool
         warnings.warn(f"newdata has groups the model was not fitted with ({detail}); their random effects are "
                       "set to 0, so those rows get the population prediction", LmerWarning, stacklevel=3)
     return pd.Series(eta, index=newdata.index, name="predicted")
-
-
-# --------------------------------------------------------------- summary()
-def _column(values, digits: int = 4) -> list[str]:
-    """Format numbers with a common number of decimals, as R's format(x, digits = 4).
-
-    The smallest nonzero magnitude gets `digits` significant digits (at most
-    three more decimals than the largest needs).
-    """
-    values = [float(v) for v in values]
-    finite = [abs(v) for v in values if np.isfinite(v) and v != 0]
-    if not finite:
-        return [str(v) for v in values]
-    needed = [max(0, digits - 1 - int(np.floor(np.log10(v)))) for v in (min(finite), max(finite))]
-    decimals = min(needed[0], needed[1] + 3)
-    return [f"{v:.{decimals}f}" for v in values]
-
-
-def _p_value(p: float) -> str:
-    """R's format.pval with 3 significant digits: '< 2e-16' below machine precision."""
-    if not np.isfinite(p):
-        return "NA"
-    return "< 2e-16" if p < 2e-16 else (f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}")
-
-
-def _table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
-    """Left-align the first `left` columns, right-align the rest."""
-    cells = [header] + rows
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    out = []
-    for r in cells:
-        parts = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        out.append(" " + " ".join(parts).rstrip())
-    return out
-
-
-@dataclass
-class LmerSummary:
-    """What ``LmerResult.summary()`` returns; ``print()`` it to see lme4's layout."""
-
-    result: LmerResult
-
-    def lines(self) -> list[str]:
-        m = self.result
-        how = "REML" if m.reml else "maximum likelihood "
-        out = [f"Linear mixed model fit by {how.strip()}. t-tests use Satterthwaite's method ['lmerModLmerTest']",
-               f"Formula: {m.formula}", f"   Data: {m.data_name}", ""]
-        if m.reml:
-            out.append(f"REML criterion at convergence: {m.objective:.1f}")
-        else:
-            values = [m.aic, m.bic, m.loglik, m.objective]
-            out += _table(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                          [[f"{v:.1f}" for v in values] + [str(m.nobs - len(m.fixef))]], left=0)
-        scaled = np.quantile(m.residuals.to_numpy() / m.sigma, [0, 0.25, 0.5, 0.75, 1])
-        out += ["", "Scaled residuals: "]
-        cells = [f"{v:.4f}" for v in scaled]
-        out += _table(["Min", "1Q", "Median", "3Q", "Max"], [[c.rjust(max(map(len, cells))) for c in cells]], left=0)
-        out += ["", "Random effects:"] + self._random_lines()
-        groups = "; ".join(f"{g}, {n}" for g, n in m.ngroups.items())
-        out += [f"Number of obs: {m.nobs}, groups:  {groups}", "", "Fixed effects:"]
-        table = m.coef_table(ddf="satterthwaite")
-        columns = [_column(table[c]) for c in ("estimate", "std_error")] + [
-            [f"{v:.2f}" for v in table["df"]], _column(table["statistic"]), [_p_value(v) for v in table["p_value"]]]
-        rows = [[t, *e] for t, e in zip(table["term"], zip(*columns))]
-        header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
-        out += [line[1:] for line in _table(header, [list(r) for r in rows])]
-        return out + self._notes()
-
-    def _random_lines(self) -> list[str]:
-        vc = self.result.varcorr
-        variances = vc[vc["var2"].isna()]
-        columns = [_column(variances["vcov"]), _column(variances["sdcor"])]
-        rows, position = [], 0
-        for grp, sub in variances.groupby("grp", sort=False):
-            cov = vc[(vc["grp"] == grp) & vc["var2"].notna()]
-            for i, name in enumerate(sub["var1"]):
-                corr = [_corr(cov, name, other) for other in sub["var1"].iloc[:i]]
-                label = "" if pd.isna(name) else name
-                rows.append([grp if i == 0 else "", label, columns[0][position], columns[1][position], *corr])
-                position += 1
-        width = max(len(r) for r in rows)
-        rows = [r + [""] * (width - len(r)) for r in rows]
-        header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (width - 5) if width > 4 else [])
-        return _table(header, rows, left=2)
-
-    def _notes(self) -> list[str]:
-        m = self.result
-        notes = []
-        if m.reference_levels:
-            notes.append("Reference levels: " + ", ".join(f"{v} = {lvl}" for v, lvl in m.reference_levels.items()))
-        if m.singular:
-            notes.append("boundary (singular) fit: see help('isSingular') in lme4; a variance is zero "
-                         "or a correlation +-1")
-        if not m.converged:
-            notes.append("Model failed to converge: the optimizer stopped without convergence; "
-                         "the estimates may be wrong")
-        notes += [f"Note: {note}" for note, category in m.design.notes if category is LmerWarning]
-        return ([""] + notes) if notes else []
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _corr(cov: pd.DataFrame, a: str, b: str) -> str:
-    match = cov[((cov["var1"] == a) & (cov["var2"] == b)) | ((cov["var1"] == b) & (cov["var2"] == a))]
-    return f"{match['sdcor'].iloc[0]:.2f}" if len(match) else ""

@@ -58,7 +58,7 @@ __all__ = ["DESIGNS", "TESTS", "PowerWarning", "power_simulation", "power_replic
 #: The designs and the term each one tests.
 DESIGNS = {"cluster_randomised": "treatment", "level1": "x", "cross_level": "x:w", "variance": "tau2"}
 
-#: The tests, by the name used in the argument ``test``, and the label in the output's ``test`` column.
+#: The tests, by the name used in the argument ``test``, and the label in the output's ``method`` column.
 TESTS = {
     "z": "Wald z",
     "t": "Wald t, J-2 df",
@@ -68,7 +68,7 @@ TESTS = {
 _DEFAULT_TEST = {"cluster_randomised": "t", "level1": "t", "cross_level": "t", "variance": "lrt"}
 _DESIGN_COLUMNS = ["design", "n_groups", "n_per_group", "size_cv", "attrition", "icc", "effect",
                    "slope_variance", "alpha"]
-POWER_COLUMNS = [*_DESIGN_COLUMNS, "n_total", "power", "conf_low", "conf_high", "n_reps", "test",
+POWER_COLUMNS = [*_DESIGN_COLUMNS, "n_total", "power", "conf_low", "conf_high", "n_reps", "method",
                  "power_analytic", "analytic"]
 
 
@@ -234,8 +234,9 @@ def _boundary_lrt(refitter: _Refitter, fit, y: np.ndarray) -> dict:
 
 def _one_replicate(rng: np.random.Generator, *, design: str, n_groups: int, n_per_group, size_cv: float,
                    attrition: float, icc: float, effect: float, slope_variance: float, alpha: float,
-                   test: str) -> dict:
-    """Draw one data set of the design, refit, test; one row of results."""
+                   method: str) -> dict:
+    """Draw one data set of the design, refit, test with `method` (a key of TESTS); one row of results."""
+    test = method
     random_slope = slope_variance > 0
     layout = _layout(design, _group_sizes(n_groups, n_per_group, size_cv, attrition), random_slope)
     y = _draw(layout, rng, icc, effect, slope_variance)
@@ -353,7 +354,7 @@ def _check_sizes(n_groups, n_per_group) -> tuple[int, object]:
 
 
 def _check_point(point: dict) -> dict:
-    """Validate one design point; return it with the test code filled in."""
+    """Validate one design point; return it with the test code (``method``) filled in."""
     design = point["design"]
     if design not in DESIGNS:
         raise ValueError(f"design {design!r} is not one of {list(DESIGNS)}")
@@ -364,13 +365,13 @@ def _check_point(point: dict) -> dict:
     point["size_cv"] = _check_number(point["size_cv"], "size_cv", 0, 5)
     point["attrition"] = _check_number(point["attrition"], "attrition", 0, 1)
     point["alpha"] = _check_number(point["alpha"], "alpha", 0, 1, low_open=True)
-    test = point["test"] or _DEFAULT_TEST[design]
+    test = point["method"] or _DEFAULT_TEST[design]
     allowed = ["lrt", "f"] if design == "variance" else ["z", "t"]
     if test not in allowed:
         raise ValueError(f"test {test!r} does not apply to design {design!r}; choose one of {allowed}")
     if design == "variance" and point["slope_variance"] > 0:
         raise ValueError("the 'variance' design tests a random intercept only; set slope_variance=0")
-    point["test"] = test
+    point["method"] = test
     _group_sizes(point["n_groups"], point["n_per_group"], point["size_cv"], point["attrition"])
     return point
 
@@ -383,7 +384,7 @@ def _grid(design, **arguments) -> list[dict]:
 
 def _grid_arguments(n_groups, n_per_group, icc, effect, slope_variance, size_cv, attrition, alpha, test) -> dict:
     return {"n_groups": n_groups, "n_per_group": n_per_group, "size_cv": size_cv, "attrition": attrition,
-            "icc": icc, "effect": effect, "slope_variance": slope_variance, "alpha": alpha, "test": test}
+            "icc": icc, "effect": effect, "slope_variance": slope_variance, "alpha": alpha, "method": test}
 
 
 # ----------------------------------------------------------------------------- public
@@ -393,7 +394,7 @@ def power_replicates(design, *, n_groups=None, n_per_group, icc, effect=0.0, slo
     """Every simulated data set of a power study: one row per design point and replicate.
 
     Takes the arguments of :func:`power_simulation`. Returns the design
-    columns, ``test`` (the code), ``rep`` and per replicate ``estimate``,
+    columns, ``method`` (the code of the test, a key of :data:`TESTS`), ``rep`` and per replicate ``estimate``,
     ``std_error``, ``statistic``, ``p_value``, ``converged``, ``reject``.
 
     Examples
@@ -420,10 +421,10 @@ def _summary_row(point: dict, block: pd.DataFrame) -> dict:
     successes, trials = int(block["reject"].sum()), len(block)
     low, high = _clopper_pearson(successes, trials)
     sizes = _group_sizes(point["n_groups"], point["n_per_group"], point["size_cv"], point["attrition"])
-    analytic, method = _analytic_one(point["design"], sizes, point["icc"], point["effect"],
-                                     point["slope_variance"], point["test"], point["alpha"])
+    analytic, source = _analytic_one(point["design"], sizes, point["icc"], point["effect"],
+                                     point["slope_variance"], point["method"], point["alpha"])
     return {**point, "n_total": int(sum(sizes)), "power": successes / trials, "conf_low": low, "conf_high": high,
-            "n_reps": trials, "test": TESTS[point["test"]], "power_analytic": analytic, "analytic": method}
+            "n_reps": trials, "method": TESTS[point["method"]], "power_analytic": analytic, "analytic": source}
 
 
 def summarise_power(replicates: pd.DataFrame) -> pd.DataFrame:
@@ -434,7 +435,8 @@ def summarise_power(replicates: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         Columns ``design, n_groups, n_per_group, size_cv, attrition, icc,
         effect, slope_variance, alpha, n_total, power, conf_low, conf_high,
-        n_reps, test, power_analytic, analytic`` (the formula's power for the
+        n_reps, method, power_analytic, analytic`` (``method`` is the test
+        used, a label of :data:`TESTS`; then the formula's power for the
         same test, NaN where there is none, and its source).
 
     Warns
@@ -442,7 +444,7 @@ def summarise_power(replicates: pd.DataFrame) -> pd.DataFrame:
     PowerWarning
         When some refits did not converge (they still count, as a failure to reject if p is NaN).
     """
-    keys = [*_DESIGN_COLUMNS, "test"]
+    keys = [*_DESIGN_COLUMNS, "method"]
     missing = [k for k in [*keys, "reject", "converged"] if k not in replicates]
     if missing:
         raise ValueError(f"these are not power_replicates() results: columns {missing} are missing")
@@ -511,7 +513,8 @@ def power_simulation(design, *, n_groups=None, n_per_group, icc, effect=0.0, slo
     DataFrame
         One row per design point: ``design, n_groups, n_per_group, size_cv,
         attrition, icc, effect, slope_variance, alpha, n_total, power,
-        conf_low, conf_high, n_reps, test, power_analytic, analytic``.
+        conf_low, conf_high, n_reps, method, power_analytic, analytic``
+        (``method``: the test used, a label of :data:`TESTS`).
         ``conf_low``/``conf_high`` are the exact 95% Monte-Carlo interval;
         ``power_analytic`` is the formula for the same test where one exists.
 
@@ -535,7 +538,7 @@ def power_simulation(design, *, n_groups=None, n_per_group, icc, effect=0.0, slo
     --------
     >>> table = power_simulation("cluster_randomised", n_groups=[10, 20], n_per_group=10, icc=0.1,
     ...                          effect=0.5, n_reps=20, seed=1, progress=False)
-    >>> table[["n_groups", "n_reps", "test"]].values.tolist()
+    >>> table[["n_groups", "n_reps", "method"]].values.tolist()
     [[10, 20, 'Wald t, J-2 df'], [20, 20, 'Wald t, J-2 df']]
     """
     return summarise_power(power_replicates(
@@ -552,8 +555,8 @@ def analytic_power(design, *, n_groups=None, n_per_group, icc, effect=0.0, slope
     -------
     DataFrame
         Columns ``design, n_groups, n_per_group, size_cv, attrition, icc,
-        effect, slope_variance, alpha, n_total, power, test, analytic,
-        power_normal``; power is NaN where no formula exists (the boundary
+        effect, slope_variance, alpha, n_total, power, method, analytic,
+        power_normal`` (``method``: the test, a label of :data:`TESTS`); power is NaN where no formula exists (the boundary
         LRT, unequal groups for the F test). ``power_normal`` judges the same
         standard error by the normal distribution: for a cluster-randomised
         trial this is the design-effect approximation (Kish 1965) that Stata's
@@ -580,13 +583,13 @@ def analytic_power(design, *, n_groups=None, n_per_group, icc, effect=0.0, slope
     rows = []
     for point in points:
         sizes = _group_sizes(point["n_groups"], point["n_per_group"], point["size_cv"], point["attrition"])
-        power, method = _analytic_one(point["design"], sizes, point["icc"], point["effect"],
-                                      point["slope_variance"], point["test"], point["alpha"])
+        power, source = _analytic_one(point["design"], sizes, point["icc"], point["effect"],
+                                      point["slope_variance"], point["method"], point["alpha"])
         normal = _normal_power(point["design"], sizes, point["icc"], point["effect"], point["slope_variance"],
                                point["alpha"])
-        rows.append({**point, "n_total": int(sum(sizes)), "power": power, "test": TESTS[point["test"]],
-                     "analytic": method, "power_normal": normal})
-    return pd.DataFrame(rows, columns=[*_DESIGN_COLUMNS, "n_total", "power", "test", "analytic", "power_normal"])
+        rows.append({**point, "n_total": int(sum(sizes)), "power": power, "method": TESTS[point["method"]],
+                     "analytic": source, "power_normal": normal})
+    return pd.DataFrame(rows, columns=[*_DESIGN_COLUMNS, "n_total", "power", "method", "analytic", "power_normal"])
 
 
 def optimal_group_size(icc: float, cost_group: float, cost_person: float) -> float:

@@ -83,7 +83,7 @@ def test_data_dictionary_levels_agree_with_data():
     from mlmcourse.groups import variable_levels
 
     hs = mlmcourse.load("hsb")
-    observed = variable_levels(hs, "School").set_index("variable")["level"]
+    observed = variable_levels(hs, "School").set_index("variable")["varies_at"]
     declared = mlmcourse.describe("hsb").set_index("variable")["level"]
     for variable, level in observed.items():
         assert declared[variable] == level, variable

@@ -352,3 +352,113 @@ def test_poisson_weights_are_refused(epil):
 def test_data_must_be_a_dataframe():
     with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
         glmer("use ~ 1 + (1 | district)", {"use": [0, 1]})
+
+
+# ------------------------------------------------- backend, refit, simulate
+@pytest.fixture(scope="module")
+def herd_model(cbpp):
+    return _quiet_fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+
+
+@pytest.fixture(scope="module")
+def count_model(epil):
+    return _quiet_fit("y ~ trt + (1 | subject)", epil, "poisson")
+
+
+def test_backend_is_the_engine_fit(urban_model):
+    engine = urban_model.backend
+    np.testing.assert_array_equal(engine.theta, urban_model.theta)
+    np.testing.assert_array_equal(engine.beta, urban_model.fixef.to_numpy())
+    assert engine.backend.startswith("mixedlm") and not hasattr(urban_model, "fit")
+
+
+@pytest.mark.parametrize("name", ["urban_model", "herd_model", "count_model"])
+def test_refit_with_the_models_own_response_reproduces_the_fit(name, request):
+    m = request.getfixturevalue(name)
+    again = m.refit(m.model_data[m.response])
+    np.testing.assert_allclose(again.fixef, m.fixef, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(again.theta, m.theta, rtol=1e-6, atol=1e-8)
+    assert again.loglik == pytest.approx(m.loglik, abs=1e-8) and again.formula == m.formula
+    pd.testing.assert_frame_equal(again.varcorr, m.varcorr, rtol=1e-6)
+
+
+def test_refit_takes_successes_and_failures(herd_model, cbpp):
+    again = herd_model.refit(np.c_[cbpp["incidence"], cbpp["size"] - cbpp["incidence"]])
+    np.testing.assert_allclose(again.fixef, herd_model.fixef, rtol=1e-6)
+    np.testing.assert_array_equal(again.trials, herd_model.trials)
+
+
+@pytest.mark.parametrize("name", ["urban_model", "herd_model", "count_model"])
+def test_refit_of_a_simulated_response_equals_a_fresh_fit(name, request, contra, cbpp, epil):
+    """refit() and glmer() on data carrying the same new response are two routes to one fit."""
+    m = request.getfixturevalue(name)
+    y = m.simulate(5)["sim_1"]
+    data = {"urban_model": contra, "herd_model": cbpp, "count_model": epil}[name].copy()
+    if name == "herd_model":
+        data["incidence"] = np.rint(y * m.trials).astype(int)
+    else:
+        data[m.response] = y.astype(int)
+    fresh = _quiet_fit(m.formula, data, m.family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mlmcourse.MlmWarning)
+        refitted = m.refit(y)
+    np.testing.assert_allclose(refitted.fixef, fresh.fixef, rtol=1e-5, atol=1e-6)
+    assert refitted.loglik == pytest.approx(fresh.loglik, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros(5), "has 5 rows"),
+    (np.r_[np.nan, np.zeros(1933)], "missing or infinite"),
+    (np.r_[2.0, np.zeros(1933)], "row 0 has 2"),
+    (np.array(["N"] * 1934), "must hold numbers"),
+    (np.zeros((1934, 3)), "shape"),
+])
+def test_refit_refuses_a_bad_response(urban_model, bad, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        urban_model.refit(bad)
+
+
+def test_refit_refuses_proportions_that_are_not_whole_successes(herd_model, count_model):
+    with pytest.raises(ValueError, match="whole numbers"):
+        herd_model.refit(np.full(herd_model.nobs, 0.5))  # half of 14 trials is 7, of 9 is 4.5
+    with pytest.raises(ValueError, match="counts"):
+        count_model.refit(np.full(count_model.nobs, 1.5))
+    with pytest.raises(ValueError, match="no trials"):
+        herd_model.refit(np.zeros((herd_model.nobs, 2)))
+
+
+@pytest.mark.parametrize("name", ["urban_model", "herd_model", "count_model"])
+def test_simulate_is_seeded_and_reproducible(name, request):
+    m = request.getfixturevalue(name)
+    first, again = m.simulate(3, nsim=2), m.simulate(3, nsim=2)
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first.columns) == ["sim_1", "sim_2"] and first.index.equals(m.model_data.index)
+    assert not first.equals(m.simulate(4, nsim=2))
+    rng = np.random.default_rng(3)
+    one, two = m.simulate(rng)["sim_1"], m.simulate(rng)["sim_1"]  # a Generator continues its stream
+    np.testing.assert_array_equal(pd.concat([one, two], axis=1).to_numpy(), first.to_numpy())
+    with pytest.raises(ValueError, match="nsim"):
+        m.simulate(1, nsim=0)
+
+
+def test_simulated_responses_have_the_right_support(urban_model, herd_model, count_model):
+    binary = urban_model.simulate(1, nsim=5).to_numpy()
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    successes = herd_model.simulate(1, nsim=5).mul(herd_model.trials, axis=0).to_numpy()
+    assert np.allclose(successes, np.rint(successes)) and (successes >= 0).all()
+    assert (successes <= herd_model.trials.to_numpy()[:, None]).all() and successes.max() > 1
+    counts = count_model.simulate(1, nsim=5).to_numpy()
+    assert np.allclose(counts, np.rint(counts)) and (counts >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["urban_model", "herd_model", "count_model"])
+def test_simulated_means_are_the_marginal_means(name, request):
+    """Averaged over draws, the responses estimate E[y] = E_b[g^-1(x'beta + z'b)] (quadrature)."""
+    m = request.getfixturevalue(name)
+    nsim = 400
+    sims = m.simulate(2024, nsim=nsim)
+    per_draw = sims.mean(axis=0)  # one mean per simulated data set
+    expected = marginal_predict(m).mean()
+    assert abs(per_draw.mean() - expected) < 4 * per_draw.std() / np.sqrt(nsim)
+    by_row = sims.mean(axis=1)
+    assert np.corrcoef(by_row, marginal_predict(m))[0, 1] > 0.9

@@ -54,8 +54,8 @@ def test_center_keeps_missing_values_missing():
 
 def test_variable_levels_hsb40(hs):
     levels = groups.variable_levels(hs, "School").set_index("variable")
-    assert levels.loc["SES", "level"] == 1 and levels.loc["SES", "groups_varying"] == 40
-    assert levels.loc["Sector", "level"] == 2 and levels.loc["Sector", "groups_varying"] == 0
+    assert levels.loc["SES", "varies_at"] == 1 and levels.loc["SES", "groups_varying"] == 40
+    assert levels.loc["Sector", "varies_at"] == 2 and levels.loc["Sector", "groups_varying"] == 0
 
 
 def test_group_table_one_row_per_school(hs):

@@ -120,7 +120,7 @@ def test_output_columns_and_one_row_per_design_point():
     assert list(table.columns) == power.POWER_COLUMNS
     assert len(table) == 4 and (table["n_reps"] == 5).all()
     assert (table["conf_low"] <= table["power"]).all() and (table["power"] <= table["conf_high"]).all()
-    assert table["test"].unique().tolist() == ["Wald t, J-2 df"]
+    assert table["method"].unique().tolist() == ["Wald t, J-2 df"]
     assert table["n_total"].tolist() == [40, 80, 60, 120]
 
 
