@@ -184,14 +184,16 @@ def describe(name: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``variable``, ``description``, ``unit`` and ``level`` (1 for
-        variables that can vary within a group, 2 for group-level variables).
+        Columns ``variable``, ``description``, ``unit`` and ``varies_at``: the
+        level of the hierarchy the variable varies at (1 for variables that can
+        vary within a group, 2 for group-level variables, 3 for the top level of
+        a three-level data set), as in ``groups.variable_levels``.
     """
     variables = _spec(name)["variables"]
     if isinstance(variables, str):  # shares another data set's dictionary
         variables = _spec(variables)["variables"]
     rows = [
-        {"variable": var, "description": desc, "unit": unit, "level": int(level)}
+        {"variable": var, "description": desc, "unit": unit, "varies_at": int(level)}
         for var, (desc, unit, level) in variables.items()
     ]
-    return pd.DataFrame(rows, columns=["variable", "description", "unit", "level"])
+    return pd.DataFrame(rows, columns=["variable", "description", "unit", "varies_at"])

@@ -75,7 +75,7 @@ def test_every_dataset_listed_and_described():
     for name in table["name"]:
         data = mlmcourse.load(name)
         dictionary = mlmcourse.describe(name)
-        assert list(dictionary.columns) == ["variable", "description", "unit", "level"]
+        assert list(dictionary.columns) == ["variable", "description", "unit", "varies_at"]
         assert set(dictionary["variable"]) == set(data.columns), name
 
 
@@ -84,7 +84,7 @@ def test_data_dictionary_levels_agree_with_data():
 
     hs = mlmcourse.load("hsb")
     observed = variable_levels(hs, "School").set_index("variable")["varies_at"]
-    declared = mlmcourse.describe("hsb").set_index("variable")["level"]
+    declared = mlmcourse.describe("hsb").set_index("variable")["varies_at"]
     for variable, level in observed.items():
         assert declared[variable] == level, variable
 
@@ -111,7 +111,7 @@ def test_egsingle_is_three_level():
     eg = mlmcourse.load("egsingle")
     assert (eg["childid"].nunique(), eg["schoolid"].nunique()) == (1721, 60)
     assert eg.groupby("childid")["schoolid"].nunique().max() == 1
-    levels = mlmcourse.describe("egsingle").set_index("variable")["level"]
+    levels = mlmcourse.describe("egsingle").set_index("variable")["varies_at"]
     assert levels["lowinc"] == 3 and levels["female"] == 2 and levels["year"] == 1
     assert sorted(eg["year"].unique()) == [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
 def _damaged_copy(tmp_path, monkeypatch, text: str):
