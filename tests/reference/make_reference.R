@@ -19,58 +19,9 @@ suppressPackageStartupMessages({
   library(nlme, include.only = character(0)) # only nlme::lme, for one cross-check
 })
 
-invisible(Sys.setlocale("LC_COLLATE", "C"))
 started <- proc.time()
-
-data_dir <- "data"
+source(file.path("tests", "reference", "course_data.R"))
 out_file <- file.path("tests", "reference", "lme4.json")
-if (!file.exists(file.path(data_dir, "datasets.json"))) {
-  stop("run from the repository root: Rscript tests/reference/make_reference.R")
-}
-registry <- fromJSON(file.path(data_dir, "datasets.json"), simplifyVector = TRUE)
-
-# ---------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------
-
-read_course_csv <- function(filename, ids) {
-  path <- file.path(data_dir, filename)
-  # Which columns are quoted in the file? (read.csv alone would turn the
-  # quoted strings "0"/"1" into numbers, the Python loader keeps them as text.)
-  raw <- read.csv(path, quote = "", colClasses = "character", check.names = FALSE)
-  quoted <- vapply(raw, function(v) all(grepl('^".*"$', v)), logical(1))
-  classes <- ifelse(quoted, "character", NA_character_)
-  d <- read.csv(path, stringsAsFactors = FALSE, colClasses = unname(classes),
-                check.names = FALSE)
-  names(d) <- gsub(".", "_", names(d), fixed = TRUE)
-  for (col in names(d)) {
-    v <- d[[col]]
-    if (col %in% ids) {
-      d[[col]] <- if (is.numeric(v)) as.character(as.integer(v)) else as.character(v)
-    } else if (is.character(v)) {
-      d[[col]] <- factor(v, levels = sort(unique(v), method = "radix"))
-    }
-  }
-  d
-}
-
-load_course <- function(name) {
-  spec <- registry[[name]]
-  frames <- lapply(spec$files, read_course_csv, ids = spec$ids)
-  d <- frames[[1]]
-  if (length(frames) == 2) { # hsb: left join of the school file (without MEANSES)
-    schools <- frames[[2]]
-    schools$MEANSES <- NULL
-    idx <- match(d$School, schools$School)
-    stopifnot(!anyNA(idx), !anyDuplicated(schools$School))
-    for (col in setdiff(names(schools), "School")) d[[col]] <- schools[[col]][idx]
-  }
-  if (!is.null(spec$subset)) {
-    d <- d[d[[spec$group]] %in% spec$subset, , drop = FALSE]
-    rownames(d) <- NULL
-  }
-  d
-}
 
 # Derived columns: name -> R expression evaluated inside the data frame.
 hsb_derived <- list(

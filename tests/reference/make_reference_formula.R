@@ -13,46 +13,8 @@ suppressPackageStartupMessages({
   library(lme4)
   library(jsonlite)
 })
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-
-data_dir <- "data"
+source(file.path("tests", "reference", "course_data.R"))
 out_file <- file.path("tests", "reference", "formula.json")
-if (!file.exists(file.path(data_dir, "datasets.json"))) {
-  stop("run from the repository root: Rscript tests/reference/make_reference_formula.R")
-}
-registry <- fromJSON(file.path(data_dir, "datasets.json"), simplifyVector = TRUE)
-
-read_course_csv <- function(filename, ids) {
-  path <- file.path(data_dir, filename)
-  raw <- read.csv(path, quote = "", colClasses = "character", check.names = FALSE)
-  quoted <- vapply(raw, function(v) all(grepl('^".*"$', v)), logical(1))
-  d <- read.csv(path, stringsAsFactors = FALSE, check.names = FALSE,
-                colClasses = unname(ifelse(quoted, "character", NA_character_)))
-  names(d) <- gsub(".", "_", names(d), fixed = TRUE)
-  for (col in names(d)) {
-    if (!(col %in% ids) && is.character(d[[col]])) {
-      d[[col]] <- factor(d[[col]], levels = sort(unique(d[[col]]), method = "radix"))
-    }
-  }
-  d
-}
-
-load_course <- function(name) {
-  spec <- registry[[name]]
-  frames <- lapply(spec$files, read_course_csv, ids = spec$ids)
-  d <- frames[[1]]
-  if (length(frames) == 2) {
-    schools <- frames[[2]]
-    schools$MEANSES <- NULL
-    idx <- match(d$School, schools$School)
-    for (col in setdiff(names(schools), "School")) d[[col]] <- schools[[col]][idx]
-  }
-  if (!is.null(spec$subset)) {
-    d <- d[d[[spec$group]] %in% spec$subset, , drop = FALSE]
-    rownames(d) <- NULL
-  }
-  d
-}
 
 datasets <- list(hsb40 = load_course("hsb40"), sleepstudy = load_course("sleepstudy"),
                  exam = load_course("exam"))

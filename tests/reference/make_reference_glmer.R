@@ -26,31 +26,8 @@ suppressPackageStartupMessages({
   library(performance)
   library(geepack)
 })
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-
-if (!file.exists(file.path("data", "datasets.json"))) {
-  stop("run from the repository root: Rscript tests/reference/make_reference_glmer.R")
-}
+source(file.path("tests", "reference", "course_data.R"))
 out_file <- file.path("tests", "reference", "glmer.json")
-registry <- fromJSON(file.path("data", "datasets.json"), simplifyVector = TRUE)
-
-load_course <- function(name) {
-  spec <- registry[[name]]
-  path <- file.path("data", spec$files[[1]])
-  raw <- read.csv(path, quote = "", colClasses = "character", check.names = FALSE)
-  quoted <- vapply(raw, function(v) all(grepl('^".*"$', v)), logical(1))
-  d <- read.csv(path, stringsAsFactors = FALSE, check.names = FALSE,
-                colClasses = unname(ifelse(quoted, "character", NA_character_)))
-  for (col in names(d)) {
-    v <- d[[col]]
-    if (col %in% spec$ids) {
-      d[[col]] <- if (is.numeric(v)) as.character(as.integer(v)) else as.character(v)
-    } else if (is.character(v)) {
-      d[[col]] <- factor(v, levels = sort(unique(v), method = "radix"))
-    }
-  }
-  d
-}
 
 contraception <- load_course("contraception")
 cbpp <- load_course("cbpp")

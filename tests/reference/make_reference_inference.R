@@ -20,46 +20,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-data_dir <- "data"
+source(file.path("tests", "reference", "course_data.R"))
 out_file <- file.path("tests", "reference", "inference.json")
-if (!file.exists(file.path(data_dir, "datasets.json"))) {
-  stop("run from the repository root: Rscript tests/reference/make_reference_inference.R")
-}
-registry <- fromJSON(file.path(data_dir, "datasets.json"), simplifyVector = TRUE)
-
-# ---------------------------------------------------------------- the data
-# Quoted columns are factors with levels in code-point order, ids are
-# character, "." in names becomes "_" (as mlmcourse.load() does).
-read_course_csv <- function(filename, ids) {
-  path <- file.path(data_dir, filename)
-  raw <- read.csv(path, quote = "", colClasses = "character", check.names = FALSE)
-  quoted <- vapply(raw, function(v) all(grepl('^".*"$', v)), logical(1))
-  d <- read.csv(path, stringsAsFactors = FALSE, check.names = FALSE,
-                colClasses = unname(ifelse(quoted, "character", NA_character_)))
-  names(d) <- gsub(".", "_", names(d), fixed = TRUE)
-  for (col in names(d)) {
-    v <- d[[col]]
-    if (col %in% ids) d[[col]] <- if (is.numeric(v)) as.character(as.integer(v)) else as.character(v)
-    else if (is.character(v)) d[[col]] <- factor(v, levels = sort(unique(v), method = "radix"))
-  }
-  d
-}
-
-load_course <- function(name) {
-  spec <- registry[[name]]
-  frames <- lapply(spec$files, read_course_csv, ids = spec$ids)
-  d <- frames[[1]]
-  if (length(frames) == 2) { # hsb: the school file joined on School (without MEANSES)
-    schools <- frames[[2]]
-    schools$MEANSES <- NULL
-    idx <- match(d$School, schools$School)
-    for (col in setdiff(names(schools), "School")) d[[col]] <- schools[[col]][idx]
-  }
-  if (!is.null(spec$subset)) d <- d[d[[spec$group]] %in% spec$subset, , drop = FALSE]
-  rownames(d) <- NULL
-  d
-}
 
 derived <- list(hsb = c(cses = "SES - MEANSES", meanses_s = "ave(SES, School)", cses_s = "SES - meanses_s"))
 derived$hsb40 <- derived$hsb

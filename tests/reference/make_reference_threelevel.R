@@ -18,29 +18,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-invisible(Sys.setlocale("LC_COLLATE", "C"))
-data_dir <- "data"
+source(file.path("tests", "reference", "course_data.R"))
 out_file <- file.path("tests", "reference", "threelevel.json")
-if (!file.exists(file.path(data_dir, "datasets.json"))) {
-  stop("run from the repository root: Rscript tests/reference/make_reference_threelevel.R")
-}
-registry <- fromJSON(file.path(data_dir, "datasets.json"), simplifyVector = TRUE)
-
-read_course_csv <- function(filename, ids) {
-  path <- file.path(data_dir, filename)
-  raw <- read.csv(path, quote = "", colClasses = "character", check.names = FALSE)
-  quoted <- vapply(raw, function(v) all(grepl('^".*"$', v)), logical(1))
-  d <- read.csv(path, stringsAsFactors = FALSE, check.names = FALSE,
-                colClasses = unname(ifelse(quoted, "character", NA_character_)))
-  for (col in names(d)) {
-    if (col %in% ids) {
-      d[[col]] <- as.character(d[[col]])
-    } else if (is.character(d[[col]])) {
-      d[[col]] <- factor(d[[col]], levels = sort(unique(d[[col]]), method = "radix"))
-    }
-  }
-  d
-}
 
 spec <- registry$egsingle
 eg <- read_course_csv(spec$files, spec$ids)
