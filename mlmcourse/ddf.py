@@ -251,8 +251,8 @@ def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list
     lam = pieces.lam(theta)
     state = pieces.at(theta)
     _, solve = pieces._factor(lam)
-    LtA = np.asarray((lam.T @ pieces.ZtZ).todense())
-    ZWZ = pieces.ZtZ.toarray() - LtA.T @ solve(LtA)  # Z' V^-1 Z, V = Z Lambda Lambda' Z' + I
+    LtA = (lam.T @ pieces.ZtZ).tocsc()  # sparse: products with it cost O(nnz q), not O(q^3)
+    ZWZ = pieces.ZtZ.toarray() - LtA.T @ solve(LtA.toarray())  # Z' V^-1 Z, V = Z Lambda Lambda' Z' + I
     ZWX = pieces.ZtX - LtA.T @ solve(np.asarray(lam.T @ pieces.ZtX))
     resid = pieces.Zty - pieces.ZtX @ state["beta"]
     u = resid - LtA.T @ solve(lam.T @ resid)  # Z' V^-1 (y - X beta) = Z' P y (relative)
