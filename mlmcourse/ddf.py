@@ -80,22 +80,25 @@ class _Pieces:
 
     def lam(self, theta: np.ndarray) -> sparse.csc_matrix:
         """Lambda(theta), block diagonal: I (levels) kron T for each term, columns level-major as Z's."""
-        blocks = [sparse.kron(sparse.identity(b.n_levels), T) for b, T in zip(self.problem.blocks,
-                                                                               self.problem.factors(theta))]
-        return sparse.block_diag(blocks, format="csc")
+        q, offset, parts = self.Z.shape[1], 0, []
+        for block, T in zip(self.problem.blocks, self.problem.factors(theta)):
+            parts.append(_block_entries(T, block.n_levels, offset))
+            offset += block.n_levels * block.k
+        rows, cols, values = (np.concatenate(part) for part in zip(*parts))
+        return sparse.csc_matrix((values, (rows, cols)), shape=(q, q))
 
     def inner(self, lam: sparse.csc_matrix) -> np.ndarray:
         """Lambda' Z'Z Lambda as a dense q x q matrix."""
         return np.asarray((lam.T @ self.ZtZ @ lam).todense())
 
-    def at(self, theta: np.ndarray) -> dict:
+    def at(self, theta: np.ndarray, lam: sparse.csc_matrix | None = None) -> dict:
         """Penalized least squares at theta: log|M|, X'V^-1 X, beta-hat and the PWRSS (V relative to sigma^2).
 
         M = Lambda'Z'Z Lambda + I is factored densely when q is small and as a sparse matrix
         (SuperLU, symmetric ordering) when it is large, as in models with a factor of thousands of
         levels, where a dense q x q factorization would dominate the time.
         """
-        lam = self.lam(theta)
+        lam = self.lam(theta) if lam is None else lam
         LtZtX, LtZty = np.asarray(lam.T @ self.ZtX), np.asarray(lam.T @ self.Zty)
         logdet, solve = self._factor(lam)
         MiX, Miy = solve(LtZtX), solve(LtZty)
@@ -223,18 +226,44 @@ def _compute_satterthwaite(fit) -> _Satterthwaite:
     return _Satterthwaite(covbeta, A, jac)
 
 
-def _theta_derivatives(pieces: _Pieces) -> tuple[list, list]:
-    """d(Lambda Lambda')/d theta_k and the second derivatives, as q x q sparse matrices.
+def _theta_derivatives(pieces: _Pieces) -> tuple[list, dict]:
+    """d(Lambda Lambda')/d theta_k and the nonzero second derivatives, as q x q sparse matrices.
 
-    Lambda is linear in theta (lme4's parameterization), so d Lambda / d theta_k
-    = Lambda(e_k) =: D_k, d(Lambda Lambda')/d theta_k = D_k Lambda' + Lambda D_k'
-    and the second derivative is D_k D_l' + D_l D_k', zero across random terms.
+    Lambda is linear in theta (lme4's parameterization): with E_k the factor T
+    of theta = e_k, d(T T')/d theta_k = E_k T' + T E_k' and the second
+    derivative is E_k E_l' + E_l E_k' (zero across random terms), repeated on
+    the diagonal for every level of the term's grouping factor.
     """
-    lam, m = pieces.lam(pieces.theta), len(pieces.theta)
-    D = [pieces.lam(np.eye(m)[k]) for k in range(m)]
-    first = [(d @ lam.T + lam @ d.T).tocsr() for d in D]
-    second = {(k, l): (D[k] @ D[l].T + D[l] @ D[k].T).tocsr() for k in range(m) for l in range(k, m)}
+    m, factors = len(pieces.theta), pieces.problem.factors(pieces.theta)
+    owner, offsets, start = [], [], 0
+    for index, block in enumerate(pieces.problem.blocks):
+        owner += [index] * (block.k * (block.k + 1) // 2)
+        offsets.append(start)
+        start += block.n_levels * block.k
+    E = [pieces.problem.factors(np.eye(m)[k])[owner[k]] for k in range(m)]
+
+    def embed(index: int, small: np.ndarray) -> sparse.csr_matrix:
+        block = pieces.problem.blocks[index]
+        return _embed_block(small, block.n_levels, offsets[index], start)
+
+    first = [embed(owner[k], E[k] @ factors[owner[k]].T + factors[owner[k]] @ E[k].T) for k in range(m)]
+    second = {(k, l): embed(owner[k], E[k] @ E[l].T + E[l] @ E[k].T)
+              for k in range(m) for l in range(k, m) if owner[k] == owner[l]}
     return first, second
+
+
+def _block_entries(small: np.ndarray, levels: int, offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values of I_levels kron small, placed on the diagonal from row and column `offset`."""
+    k = small.shape[0]
+    a, b = np.nonzero(small)
+    base = offset + np.arange(levels)[:, None] * k
+    return (base + a).ravel(), (base + b).ravel(), np.tile(small[a, b], levels)
+
+
+def _embed_block(small: np.ndarray, levels: int, offset: int, q: int) -> sparse.csr_matrix:
+    """I_levels kron small as a q x q matrix, its first row and column at `offset`."""
+    rows, cols, values = _block_entries(small, levels, offset)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(q, q))
 
 
 def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list]:
@@ -249,7 +278,7 @@ def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list
     """
     theta, sigma, sigma2 = pieces.theta, pieces.sigma, pieces.sigma**2
     lam = pieces.lam(theta)
-    state = pieces.at(theta)
+    state = pieces.at(theta, lam)
     _, solve = pieces._factor(lam)
     LtA = (lam.T @ pieces.ZtZ).tocsc()  # sparse: products with it cost O(nnz q), not O(q^3)
     ZWZ = pieces.ZtZ.toarray() - LtA.T @ solve(LtA.toarray())  # Z' V^-1 Z, V = Z Lambda Lambda' Z' + I
@@ -270,9 +299,9 @@ def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list
     H = np.zeros((m + 1, m + 1))
     for k in range(m):
         for l in range(k, m):
-            G2 = second[k, l]
-            H[k, l] = H[l, k] = (G2.multiply(S.T).sum() - np.sum(GS[k] * GS[l].T)
-                                 + (2 * Gu[k] @ ZPZ @ Gu[l] - u @ (G2 @ u)) / sigma2)
+            G2 = second.get((k, l))
+            curvature = 0.0 if G2 is None else G2.multiply(S.T).sum() - u @ (G2 @ u) / sigma2
+            H[k, l] = H[l, k] = curvature - np.sum(GS[k] * GS[l].T) + 2 * Gu[k] @ ZPZ @ Gu[l] / sigma2
         H[k, m] = H[m, k] = 2 * quad[k] / sigma
     H[m, m] = (6 * yPy - 2 * N) / sigma2
     C = sigma2 * XVX_inv
