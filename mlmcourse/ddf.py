@@ -289,10 +289,11 @@ def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list
     ZPZ = ZWZ - ZWX @ XVX_inv @ ZWX.T
     S = ZPZ if pieces.reml else ZWZ  # for the trace terms
     first, second = _theta_derivatives(pieces)
+    if S.shape[0] <= SPARSE_FROM:  # small q: dense products beat sparse-matrix overhead
+        first, second = [g.toarray() for g in first], {key: g.toarray() for key, g in second.items()}
     m = len(theta)
     GS = [g @ S for g in first]
     Gu = [g @ u for g in first]
-    t = np.array([np.trace(gs) for gs in GS])
     quad = np.array([u @ gu for gu in Gu]) / sigma2  # y'P Sigma_k P y
     N = pieces.n - pieces.p if pieces.reml else pieces.n
     yPy = state["pwrss"] / sigma2
@@ -300,13 +301,18 @@ def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list
     for k in range(m):
         for l in range(k, m):
             G2 = second.get((k, l))
-            curvature = 0.0 if G2 is None else G2.multiply(S.T).sum() - u @ (G2 @ u) / sigma2
+            curvature = 0.0 if G2 is None else _trace_of_product(G2, S) - u @ (G2 @ u) / sigma2
             H[k, l] = H[l, k] = curvature - np.sum(GS[k] * GS[l].T) + 2 * Gu[k] @ ZPZ @ Gu[l] / sigma2
         H[k, m] = H[m, k] = 2 * quad[k] / sigma
     H[m, m] = (6 * yPy - 2 * N) / sigma2
     C = sigma2 * XVX_inv
     jac = [C @ (ZWX.T @ (g @ ZWX)) @ C / sigma2 for g in first] + [2 * C / sigma]
     return C, H, jac
+
+
+def _trace_of_product(G, S: np.ndarray) -> float:
+    """tr(G S) for a sparse or dense G."""
+    return float(G.multiply(S.T).sum()) if sparse.issparse(G) else float(np.sum(G * S.T))
 
 
 def satterthwaite_df(fit, L) -> float:
