@@ -128,3 +128,17 @@ def test_finite_difference_route_for_many_random_effects_agrees(monkeypatch):
     finally:
         ddf._CACHE.pop(m, None)
     np.testing.assert_allclose(numerical, closed, rtol=2e-3)
+
+
+@pytest.mark.parametrize("mid", ["hsb_rc", "scots_crossed"])
+def test_sparse_route_matches_lmertest(mid, monkeypatch):
+    # models with many random effects factor M as a sparse matrix and keep the derivatives sparse
+    m = fit(mid)
+    monkeypatch.setattr(ddf, "SPARSE_FROM", 0)
+    ddf._CACHE.pop(m, None)
+    try:
+        ours = m.coef_table().set_index("term")
+    finally:
+        ddf._CACHE.pop(m, None)
+    theirs = table(MODELS[mid], "satterthwaite")
+    np.testing.assert_allclose(ours.loc[theirs.index, "df"], theirs["df"], rtol=1e-4)
