@@ -14,7 +14,11 @@ Christensen 2017): for a contrast L beta with variance v(phi) = L C(phi) L',
 phi = (theta, sigma), df = 2 v^2 / (g' A g), g the gradient of v in phi and
 A = 2 H^-1 the asymptotic covariance of phi from the Hessian H of the (REML or
 ML) deviance. Several contrasts: the eigen-decomposition of L C L' gives
-independent t statistics whose df are pooled as in lmerTest.
+independent t statistics whose df are pooled as in lmerTest. lmerTest takes H
+and g by numerical differentiation; here both are in closed form (the observed
+Hessian of the profiled deviance in (theta, sigma), the same quantity), which is
+exact and an order of magnitude faster. Models with more than
+``ANALYTIC_UP_TO`` random effects fall back to finite differences.
 
 Kenward & Roger (1997), as pbkrtest computes it (Halekoh & Hojsgaard 2014):
 with Sigma = sum_i gamma_i G_i linear in the variances and covariances gamma,
@@ -47,6 +51,7 @@ TEST_COLUMNS = ["method", "statistic", "df", "p_value", "num_df", "den_df"]  # a
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "asymptotic": "asymptotic"}
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SPARSE_FROM = 400  # random effects (q) from which M is factored as a sparse matrix
+ANALYTIC_UP_TO = 2500  # up to this q, derivatives in closed form (dense q x q); beyond, finite differences
 
 
 def _method(ddf: str) -> str:
@@ -75,22 +80,25 @@ class _Pieces:
 
     def lam(self, theta: np.ndarray) -> sparse.csc_matrix:
         """Lambda(theta), block diagonal: I (levels) kron T for each term, columns level-major as Z's."""
-        blocks = [sparse.kron(sparse.identity(b.n_levels), T) for b, T in zip(self.problem.blocks,
-                                                                               self.problem.factors(theta))]
-        return sparse.block_diag(blocks, format="csc")
+        q, offset, parts = self.Z.shape[1], 0, []
+        for block, T in zip(self.problem.blocks, self.problem.factors(theta)):
+            parts.append(_block_entries(T, block.n_levels, offset))
+            offset += block.n_levels * block.k
+        rows, cols, values = (np.concatenate(part) for part in zip(*parts))
+        return sparse.csc_matrix((values, (rows, cols)), shape=(q, q))
 
     def inner(self, lam: sparse.csc_matrix) -> np.ndarray:
         """Lambda' Z'Z Lambda as a dense q x q matrix."""
         return np.asarray((lam.T @ self.ZtZ @ lam).todense())
 
-    def at(self, theta: np.ndarray) -> dict:
+    def at(self, theta: np.ndarray, lam: sparse.csc_matrix | None = None) -> dict:
         """Penalized least squares at theta: log|M|, X'V^-1 X, beta-hat and the PWRSS (V relative to sigma^2).
 
         M = Lambda'Z'Z Lambda + I is factored densely when q is small and as a sparse matrix
         (SuperLU, symmetric ordering) when it is large, as in models with a factor of thousands of
         levels, where a dense q x q factorization would dominate the time.
         """
-        lam = self.lam(theta)
+        lam = self.lam(theta) if lam is None else lam
         LtZtX, LtZty = np.asarray(lam.T @ self.ZtX), np.asarray(lam.T @ self.Zty)
         logdet, solve = self._factor(lam)
         MiX, Miy = solve(LtZtX), solve(LtZty)
@@ -207,13 +215,104 @@ def _satterthwaite(fit) -> _Satterthwaite:
 def _compute_satterthwaite(fit) -> _Satterthwaite:
     pieces = _Pieces(fit)
     varpar = np.append(pieces.theta, pieces.sigma)
-    H = hessian(pieces.deviance, varpar)
+    if pieces.Z.shape[1] <= ANALYTIC_UP_TO:
+        covbeta, H, jac = _analytic_derivatives(pieces)
+    else:
+        H, J = hessian(pieces.deviance, varpar), jacobian(pieces.covbeta, varpar)
+        covbeta, jac = pieces.covbeta(varpar), [J[:, k].reshape(pieces.p, pieces.p) for k in range(len(varpar))]
     values, vectors = np.linalg.eigh(H)
     keep = values > 1e-8
     A = 2 * (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
-    J = jacobian(pieces.covbeta, varpar)
-    p = pieces.p
-    return _Satterthwaite(pieces.covbeta(varpar), A, [J[:, k].reshape(p, p) for k in range(len(varpar))])
+    return _Satterthwaite(covbeta, A, jac)
+
+
+def _theta_derivatives(pieces: _Pieces) -> tuple[list, dict]:
+    """d(Lambda Lambda')/d theta_k and the nonzero second derivatives, as q x q sparse matrices.
+
+    Lambda is linear in theta (lme4's parameterization): with E_k the factor T
+    of theta = e_k, d(T T')/d theta_k = E_k T' + T E_k' and the second
+    derivative is E_k E_l' + E_l E_k' (zero across random terms), repeated on
+    the diagonal for every level of the term's grouping factor.
+    """
+    m, factors = len(pieces.theta), pieces.problem.factors(pieces.theta)
+    owner, offsets, start = [], [], 0
+    for index, block in enumerate(pieces.problem.blocks):
+        owner += [index] * (block.k * (block.k + 1) // 2)
+        offsets.append(start)
+        start += block.n_levels * block.k
+    E = [pieces.problem.factors(np.eye(m)[k])[owner[k]] for k in range(m)]
+
+    def embed(index: int, small: np.ndarray) -> sparse.csr_matrix:
+        block = pieces.problem.blocks[index]
+        return _embed_block(small, block.n_levels, offsets[index], start)
+
+    first = [embed(owner[k], E[k] @ factors[owner[k]].T + factors[owner[k]] @ E[k].T) for k in range(m)]
+    second = {(k, l): embed(owner[k], E[k] @ E[l].T + E[l] @ E[k].T)
+              for k in range(m) for l in range(k, m) if owner[k] == owner[l]}
+    return first, second
+
+
+def _block_entries(small: np.ndarray, levels: int, offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values of I_levels kron small, placed on the diagonal from row and column `offset`."""
+    k = small.shape[0]
+    a, b = np.nonzero(small)
+    base = offset + np.arange(levels)[:, None] * k
+    return (base + a).ravel(), (base + b).ravel(), np.tile(small[a, b], levels)
+
+
+def _embed_block(small: np.ndarray, levels: int, offset: int, q: int) -> sparse.csr_matrix:
+    """I_levels kron small as a q x q matrix, its first row and column at `offset`."""
+    rows, cols, values = _block_entries(small, levels, offset)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(q, q))
+
+
+def _analytic_derivatives(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray, list]:
+    """vcov(beta), the Hessian of lmerTest's deviance in (theta, sigma) and d vcov(beta) / d varpar, in closed form.
+
+    With Sigma = sigma^2 (Z Lambda Lambda' Z' + I), Sigma_i its derivatives and
+    P the REML projection (Sigma^-1 for the trace terms of an ML deviance),
+    the deviance's Hessian is tr(P Sigma_ij) - tr(P Sigma_i P Sigma_j)
+    + 2 y'P Sigma_i P Sigma_j P y - y'P Sigma_ij P y, and
+    d vcov(beta) / d phi_i = C X'Sigma^-1 Sigma_i Sigma^-1 X C with C = vcov(beta).
+    Every n x n product reduces to q x q ones through Z'P Z and Z'P y (Woodbury).
+    """
+    theta, sigma, sigma2 = pieces.theta, pieces.sigma, pieces.sigma**2
+    lam = pieces.lam(theta)
+    state = pieces.at(theta, lam)
+    _, solve = pieces._factor(lam)
+    LtA = (lam.T @ pieces.ZtZ).tocsc()  # sparse: products with it cost O(nnz q), not O(q^3)
+    ZWZ = pieces.ZtZ.toarray() - LtA.T @ solve(LtA.toarray())  # Z' V^-1 Z, V = Z Lambda Lambda' Z' + I
+    ZWX = pieces.ZtX - LtA.T @ solve(np.asarray(lam.T @ pieces.ZtX))
+    resid = pieces.Zty - pieces.ZtX @ state["beta"]
+    u = resid - LtA.T @ solve(lam.T @ resid)  # Z' V^-1 (y - X beta) = Z' P y (relative)
+    XVX_inv = np.linalg.inv(state["XVX"])
+    ZPZ = ZWZ - ZWX @ XVX_inv @ ZWX.T
+    S = ZPZ if pieces.reml else ZWZ  # for the trace terms
+    first, second = _theta_derivatives(pieces)
+    if S.shape[0] <= SPARSE_FROM:  # small q: dense products beat sparse-matrix overhead
+        first, second = [g.toarray() for g in first], {key: g.toarray() for key, g in second.items()}
+    m = len(theta)
+    GS = [g @ S for g in first]
+    Gu = [g @ u for g in first]
+    quad = np.array([u @ gu for gu in Gu]) / sigma2  # y'P Sigma_k P y
+    N = pieces.n - pieces.p if pieces.reml else pieces.n
+    yPy = state["pwrss"] / sigma2
+    H = np.zeros((m + 1, m + 1))
+    for k in range(m):
+        for l in range(k, m):
+            G2 = second.get((k, l))
+            curvature = 0.0 if G2 is None else _trace_of_product(G2, S) - u @ (G2 @ u) / sigma2
+            H[k, l] = H[l, k] = curvature - np.sum(GS[k] * GS[l].T) + 2 * Gu[k] @ ZPZ @ Gu[l] / sigma2
+        H[k, m] = H[m, k] = 2 * quad[k] / sigma
+    H[m, m] = (6 * yPy - 2 * N) / sigma2
+    C = sigma2 * XVX_inv
+    jac = [C @ (ZWX.T @ (g @ ZWX)) @ C / sigma2 for g in first] + [2 * C / sigma]
+    return C, H, jac
+
+
+def _trace_of_product(G, S: np.ndarray) -> float:
+    """tr(G S) for a sparse or dense G."""
+    return float(G.multiply(S.T).sum()) if sparse.issparse(G) else float(np.sum(G * S.T))
 
 
 def satterthwaite_df(fit, L) -> float:

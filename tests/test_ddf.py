@@ -96,3 +96,49 @@ def test_contrast_of_wrong_length_names_the_terms():
 def test_summary_shows_df_and_p():
     text = str(fit("sleep_rs").summary())
     assert "Satterthwaite" in text and "Pr(>|t|)" in text
+
+
+@pytest.mark.parametrize("mid", _params("satterthwaite"))
+def test_satterthwaite_df_match_lmertest_closely(mid):
+    # the closed-form derivatives leave only lmerTest's own numerical error (numDeriv)
+    ours = fit(mid).coef_table().set_index("term")
+    theirs = table(MODELS[mid], "satterthwaite")
+    np.testing.assert_allclose(ours.loc[theirs.index, "df"], theirs["df"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("mid", ["sleep_rs", "sleep_rs_ml", "hs40_ses_sector", "scots_crossed"])
+def test_closed_form_derivatives_match_finite_differences(mid):
+    pieces = ddf._Pieces(fit(mid))
+    varpar = np.append(pieces.theta, pieces.sigma)
+    covbeta, H, jac = ddf._analytic_derivatives(pieces)
+    np.testing.assert_allclose(covbeta, pieces.covbeta(varpar), rtol=1e-8)
+    np.testing.assert_allclose(H, ddf.hessian(pieces.deviance, varpar), rtol=5e-3, atol=5e-3 * np.abs(H).max())
+    numerical = ddf.jacobian(pieces.covbeta, varpar)
+    for k, J in enumerate(jac):
+        np.testing.assert_allclose(J.ravel(), numerical[:, k], rtol=1e-5, atol=1e-8 * np.abs(J).max())
+
+
+def test_finite_difference_route_for_many_random_effects_agrees(monkeypatch):
+    m = fit("hs40_ses_sector")
+    closed = m.coef_table()["df"].to_numpy()
+    monkeypatch.setattr(ddf, "ANALYTIC_UP_TO", 0)
+    ddf._CACHE.pop(m, None)
+    try:
+        numerical = m.coef_table()["df"].to_numpy()
+    finally:
+        ddf._CACHE.pop(m, None)
+    np.testing.assert_allclose(numerical, closed, rtol=2e-3)
+
+
+@pytest.mark.parametrize("mid", ["hsb_rc", "scots_crossed"])
+def test_sparse_route_matches_lmertest(mid, monkeypatch):
+    # models with many random effects factor M as a sparse matrix and keep the derivatives sparse
+    m = fit(mid)
+    monkeypatch.setattr(ddf, "SPARSE_FROM", 0)
+    ddf._CACHE.pop(m, None)
+    try:
+        ours = m.coef_table().set_index("term")
+    finally:
+        ddf._CACHE.pop(m, None)
+    theirs = table(MODELS[mid], "satterthwaite")
+    np.testing.assert_allclose(ours.loc[theirs.index, "df"], theirs["df"], rtol=1e-4)
