@@ -88,6 +88,24 @@ def test_snijders_bosker_by_definition():
     assert sb["r2_level2"] == pytest.approx(1 - (m1.sigma2 / 20 + tau1) / (m0.sigma2 / 20 + tau0), rel=1e-12)
 
 
+# A worked example printed outside this project on the data of Snijders & Bosker (1999), shipped as `bdf`
+# (2,287 pupils in 131 schools): lme4's REML fits of langPOST ~ (1 | school) and langPOST ~ IQ + (1 | school)
+# (IQ grand-mean centred, which leaves the variances unchanged) as printed at
+# https://rstudio-pubs-static.s3.amazonaws.com/673788_7e6f7662509c49f3b54bf16d887746ab.html:
+# school variance 19.63 and residual 64.56 in the empty model, 9.602 and 42.245 with IQ.
+_PRINTED = {"empty": (19.63, 64.56), "iq": (9.602, 42.245)}
+
+
+def test_snijders_bosker_reproduces_a_printed_worked_example():
+    bdf = mlmcourse.load("bdf")
+    fits = {"empty": lmer("langPOST ~ 1 + (1 | schoolNR)", bdf), "iq": lmer("langPOST ~ IQ_verb + (1 | schoolNR)", bdf)}
+    for name, (tau2, sigma2) in _PRINTED.items():
+        assert fits[name].varcorr["vcov"].iloc[0] == pytest.approx(tau2, rel=1e-3)
+        assert fits[name].sigma2 == pytest.approx(sigma2, rel=1e-3)
+    by_hand = 1 - sum(_PRINTED["iq"]) / sum(_PRINTED["empty"])  # Snijders & Bosker (2012, section 7.1): 0.384
+    assert snijders_bosker(fits["iq"])["r2_level1"] == pytest.approx(by_hand, abs=1e-3)
+
+
 def test_snijders_bosker_names_the_random_slope():
     with pytest.raises(ValueError, match="Days"):
         snijders_bosker(fit("sleep_rs"))
