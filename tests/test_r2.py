@@ -72,6 +72,20 @@ def test_rights_sterba_parts_sum_to_the_model_implied_variance(centred):
     assert v_m.iloc[0] * (n - 1) / n + v_m.iloc[1] == pytest.approx(ns["random"], rel=1e-9)
 
 
+def test_rights_sterba_total_measures_match_performance():
+    # Rights & Sterba (2019) show that their total R2 of the fixed part (f1 + f2) and of fixed part,
+    # slope and intercept variation (f1 + f2 + v + m) are Nakagawa's marginal and Johnson's
+    # conditional R2. Checked on a model with a predictor centred within schools, a random slope and
+    # a level-2 interaction, against performance::r2_nakagawa(m) in R.
+    m = fit("hs40_ctx")
+    shares = rights_sterba(m).set_index("part")["total"]
+    theirs = MODELS["hs40_ctx"]["r2_nakagawa"]
+    fixed = shares[["fixed_within", "fixed_between"]].sum()
+    assert fixed == pytest.approx(theirs["marginal"], abs=2e-3)
+    assert fixed + shares[["slope_variation", "intercept_variation"]].sum() == pytest.approx(
+        theirs["conditional"], abs=2e-3)
+
+
 def test_rights_sterba_refuses_an_uncentred_level1_predictor(centred):
     m = lmer("MathAch ~ SES + (1 | School)", centred)
     with pytest.raises(ValueError, match="'SES'"):
