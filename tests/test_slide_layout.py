@@ -146,6 +146,14 @@ def test_a_code_cell_too_tall_with_its_output_is_shown_as_code_then_output():
     assert parts[1].metadata["transient"] == {"remove_source": True}
 
 
+def test_a_cell_too_tall_for_any_slide_stays_under_its_heading():
+    listing = code("\n".join(f"value_{i} = {i}" for i in range(40)))
+    assert layout.cell_height(listing) > layout.BUDGET
+    out = layout.paginate([md("## A long listing", "slide"), listing, md("- a point after it")])
+    assert [layout.slide_type(c) for c in out] == ["slide", "-", "subslide", "-"]
+    assert out[1] is listing and out[2].source == "## A long listing (continued)"
+
+
 # --- cross-references outside the book (coursenb) ----------------------------------------------
 
 CHAPTER = nbformat.v4.new_notebook(cells=[

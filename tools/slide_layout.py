@@ -12,10 +12,12 @@ word):
 2. ``paginate``: the height of every cell is estimated from its text, code, tables and figures at
    the deck's font sizes, and a slide whose content would be taller than ``BUDGET`` pixels is
    continued on a new (vertical) slide headed "<heading> (continued)". A code cell whose input and
-   output together do not fit is shown as its code and then its output.
+   output together do not fit is shown as its code and then its output. A slide is never cut right
+   after its heading: a cell too tall for any slide stays under it.
 
 The estimates are deliberately simple; the deck still scales a slide that turns out too tall down
-to 75%, and ``tools/check_browser.py`` fails on any slide that does not fit even then.
+to 75% (on the screen and, before reveal.js cuts the pages, in print), and ``tools/check_browser.py``
+and ``tools/handouts.py`` fail on any slide that does not fit even then.
 """
 
 from __future__ import annotations
@@ -401,7 +403,7 @@ def paginate(cells: list, budget: float = BUDGET) -> list:
             expanded.extend(_split_block(cell, budget - HEADING[2]))
         else:
             expanded.append(cell)
-    out, used, heading = [], 0.0, None
+    out, used, heading, shown = [], 0.0, None, False
     for cell in expanded:
         kind = slide_type(cell)
         if kind in ("notes", "skip"):
@@ -409,17 +411,24 @@ def paginate(cells: list, budget: float = BUDGET) -> list:
             continue
         height = cell_height(cell)
         if kind in BREAKS:
-            used, heading = 0.0, _heading(cell) or heading
-        elif used and used + height > budget:
+            used, heading, shown = 0.0, _heading(cell) or heading, False
+        elif shown and used + height > budget:
             title = f"## {heading} {CONTINUED}" if heading else f"## {CONTINUED}"
             out.append(_markdown(title, "subslide"))
-            used = markdown_height(title)
+            used, shown = markdown_height(title), False
             if kind == "fragment":
                 set_slide_type(cell, "-")
         heading = _heading(cell) or heading
         used += height
+        shown = shown or not _only_headings(cell)
         out.append(cell)
     return out
+
+
+def _only_headings(cell) -> bool:
+    """A Markdown cell of headings alone: a slide holding only such cells is not broken after them
+    (the heading would stand alone on it)."""
+    return cell.cell_type == "markdown" and all(b.kind == "heading" for b in blocks(cell.source))
 
 
 def page_heights(cells: list) -> list[float]:
