@@ -43,7 +43,7 @@ SPEAKER_MARKER: the intraclass correlation is $\\\\rho = \\\\tau_{00} / (\\\\tau
 ## A long listing
 
 ```{code-cell} ipython3
-''' + "\n".join(f"value_{i:02d} = {i} * 2  # one line of a long listing" for i in range(LONG_CODE_LINES)) + '''
+''' + "\n".join(f"value_{i:02d} = {i} * 2  # a line of a long listing" for i in range(LONG_CODE_LINES)) + '''
 ```
 '''
 

@@ -156,7 +156,8 @@ def test_a_cell_too_tall_for_any_slide_stays_under_its_heading():
 
 def test_long_code_is_cut_between_top_level_statements_and_keeps_its_output_last():
     body = "\n".join(f"    total = total + {i}" for i in range(14))
-    source = f"def first(total):\n{body}\n    return total\n\n\ndef second(total):\n{body}\n\n    return total\n\nsecond(first(0))"
+    source = (f"def first(total):\n{body}\n    return total\n\n\n"
+              f"def second(total):\n{body}\n\n    return total\n\nsecond(first(0))")
     cell = code(source, "42")
     out = layout.paginate([md("## Two functions", "slide"), cell])
     parts = [c for c in out if c.cell_type == "code"]

@@ -51,7 +51,8 @@ def test_a_slide_that_is_not_fitted_is_named(toy_site, tmp_path):
     unfitted = toy_site.decks / "02-unfitted.slides.html"
     unfitted.write_text(page.replace("const MIN_FIT = 0.75;", "const MIN_FIT = 1.0;"))
     try:
-        [report] = handouts.run(toy_site.html, toy_site.decks, tmp_path, toy_site.chromium, only=("02-unfitted",))
+        [report] = handouts.run(toy_site.html, toy_site.decks, tmp_path, toy_site.chromium,
+                                only=("02-unfitted",))
     finally:
         unfitted.unlink()
     slides = toy_site.deck.slides
