@@ -146,6 +146,28 @@ def test_a_code_cell_too_tall_with_its_output_is_shown_as_code_then_output():
     assert parts[1].metadata["transient"] == {"remove_source": True}
 
 
+def test_a_cell_too_tall_for_any_slide_stays_under_its_heading():
+    listing = code("\n".join(f"value_{i} = {i}" for i in range(40)))
+    assert layout.cell_height(listing) > layout.BUDGET
+    out = layout.paginate([md("## A long listing", "slide"), listing, md("- a point after it")])
+    assert [layout.slide_type(c) for c in out] == ["slide", "-", "subslide", "-"]
+    assert out[1] is listing and out[2].source == "## A long listing (continued)"
+
+
+def test_long_code_is_cut_between_top_level_statements_and_keeps_its_output_last():
+    body = "\n".join(f"    total = total + {i}" for i in range(14))
+    source = (f"def first(total):\n{body}\n    return total\n\n\n"
+              f"def second(total):\n{body}\n\n    return total\n\nsecond(first(0))")
+    cell = code(source, "42")
+    out = layout.paginate([md("## Two functions", "slide"), cell])
+    parts = [c for c in out if c.cell_type == "code"]
+    assert [p.source.split("(")[0] for p in parts] == ["def first", "def second"]
+    assert "\n\n    return total" in parts[1].source  # a blank line inside a function is no cut
+    assert "\n\n".join(p.source for p in parts) == source.replace("\n\n\n", "\n\n")
+    assert parts[0].outputs == [] and parts[1].outputs == cell.outputs
+    assert all(h <= layout.BUDGET for h in layout.page_heights(out))
+
+
 # --- cross-references outside the book (coursenb) ----------------------------------------------
 
 CHAPTER = nbformat.v4.new_notebook(cells=[

@@ -1,5 +1,7 @@
-"""tools/check_browser.py without a browser: finding Chromium, the pages, and the local server."""
+"""tools/check_browser.py: finding Chromium, the pages and the local server, then (where Chromium
+is installed) the toy site of tests/conftest.py in the browser."""
 
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -94,47 +96,9 @@ def test_only_the_local_server_counts_as_local():
 
 # --- in the browser (skipped where Chromium or playwright is missing) ----------------------------
 
-TOY = '''\
----
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
-# A toy deck
-
-+++ {"slideshow": {"slide_type": "slide"}}
-
-## Variance
-
-The model is $y_{ij} = \\\\beta_0 + u_j + e_{ij}$.
-
-+++ {"slideshow": {"slide_type": "notes"}}
-
-SPEAKER_MARKER: the intraclass correlation is $\\\\rho = \\\\tau_{00} / (\\\\tau_{00} + \\\\sigma^2)$.
-'''
-
-
 @pytest.fixture(scope="module")
-def browser_site(tmp_path_factory):
-    chromium = check_browser.find_chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed")
-    pytest.importorskip("playwright")
-    import slides
-
-    root = tmp_path_factory.mktemp("site")
-    html, decks = root / "html", root / "slides"
-    (html / "book").mkdir(parents=True)
-    decks.mkdir()
-    (html / "index.html").write_text("<!DOCTYPE html><title>book</title><p>book</p>")
-    (html / "book" / "intro.html").write_text("<!DOCTYPE html><title>intro</title><p>intro</p>")
-    chapter = root / "01-toy.md"
-    chapter.write_text(TOY)
-    deck = slides.build_deck(chapter, decks, run=False)
-    slides.copy_assets(decks)
-    (decks / "index.html").write_text(slides.index_page([deck]))
-    return chromium, html, decks, deck.path
+def browser_site(toy_site):
+    return toy_site.chromium, toy_site.html, toy_site.decks, toy_site.deck.path
 
 
 def _deck_report(chromium, html, decks, tmp_path):
@@ -142,11 +106,21 @@ def _deck_report(chromium, html, decks, tmp_path):
     return next(r for r in reports if r.url.endswith(".slides.html"))
 
 
-def test_a_deck_that_fits_passes_and_its_notes_show_their_math(browser_site, tmp_path):
+@pytest.fixture(scope="module")
+def toy_report(browser_site, tmp_path_factory):
     chromium, html, decks, _ = browser_site
-    report = _deck_report(chromium, html, decks, tmp_path)
-    assert report.problems == []
-    assert "speaker view shows the notes and their math" in report.notes
+    return _deck_report(chromium, html, decks, tmp_path_factory.mktemp("toy"))
+
+
+def test_a_deck_that_fits_passes_and_its_notes_show_their_math(toy_report):
+    assert toy_report.problems == []
+    assert "speaker view shows the notes and their math" in toy_report.notes
+
+
+def test_a_slide_taller_than_the_frame_is_scaled_and_prints_on_one_page(toy_report):
+    scaled = [n for n in toy_report.notes if "(A long listing) shown at" in n]
+    assert scaled and not scaled[0].endswith("shown at 100%"), toy_report.notes
+    assert not [p for p in toy_report.problems if "printed page" in p], toy_report.problems
 
 
 def test_a_slide_too_tall_even_at_75_percent_fails(browser_site, tmp_path):
@@ -161,6 +135,8 @@ def test_a_slide_too_tall_even_at_75_percent_fails(browser_site, tmp_path):
         bad.unlink()
     report = next(r for r in reports if r.url.endswith("02-tall.slides.html"))
     assert any("does not fit 1280x720" in p for p in report.problems), report.problems
+    assert any(re.match(r"slide \d+ \(Too tall\) is taller than a printed page even at 75%", p)
+               for p in report.problems), report.problems
 
 
 class _NeverQuietPage:

@@ -1,6 +1,8 @@
-"""tools/handouts.py prints a toy deck and a toy chapter page (skipped without Chromium)."""
+"""tools/handouts.py prints a toy deck and a toy chapter page (skipped without Chromium).
 
-import base64
+The toy site (tests/conftest.py) has a slide taller than the frame, which the deck scales down.
+"""
+
 import sys
 from pathlib import Path
 
@@ -9,65 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-import check_browser  # noqa: E402  (tools/ is not a package)
-import handouts  # noqa: E402
-
-DECK = '''\
----
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
-# A toy deck
-
-+++ {"slideshow": {"slide_type": "slide"}}
-
-## Variance
-
-The model is $y_{ij} = \\\\beta_0 + u_j + e_{ij}$.
-
-+++ {"slideshow": {"slide_type": "notes"}}
-
-Say that the intraclass correlation is the share of variance between groups.
-
-+++ {"slideshow": {"slide_type": "slide"}}
-
-## Shrinkage
-
-- Small groups move most.
-- Large groups keep their mean.
-'''
-# A 4x4 red PNG.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEklEQVR4nGP4z8CAB+GTG8HSALfKY52fTcuYAAAAAElFTkSuQmCC")
+import handouts  # noqa: E402  (tools/ is not a package)
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory):
-    chromium = check_browser.find_chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed")
-    pytest.importorskip("playwright")
+def printed(toy_site, tmp_path_factory):
     pytest.importorskip("pypdf")
-    import slides
-
-    root = tmp_path_factory.mktemp("site")
-    html, decks, out = root / "html", root / "slides", root / "handouts"
-    (html / "book").mkdir(parents=True)
-    decks.mkdir()
-    (html / "index.html").write_text("<!DOCTYPE html><title>book</title><p>book</p>")
-    (html / "book" / "red.png").write_bytes(PNG)
-    (html / "book" / "01-toy.html").write_text(
-        "<!DOCTYPE html><title>toy</title><main><h1>Toy chapter</h1><p>Some text to print.</p>"
-        '<img src="red.png" alt="a red square" width="200" height="200"></main>')
-    chapter = root / "01-toy.md"
-    chapter.write_text(DECK)
-    deck = slides.build_deck(chapter, decks, run=False)
-    slides.copy_assets(decks)
-    (decks / "index.html").write_text(slides.index_page([deck]))
-    plain = handouts.run(html, decks, out, chromium)
-    with_notes = handouts.run(html, decks, out / "notes", chromium, notes=True)
-    return deck, plain, with_notes
+    out = tmp_path_factory.mktemp("handouts")
+    plain = handouts.run(toy_site.html, toy_site.decks, out, toy_site.chromium)
+    with_notes = handouts.run(toy_site.html, toy_site.decks, out / "notes", toy_site.chromium, notes=True)
+    return toy_site.deck, plain, with_notes
 
 
 def test_a_deck_prints_one_page_per_slide(printed):
@@ -82,6 +35,30 @@ def test_speaker_notes_add_a_page_per_slide(printed):
     printed_deck = next(h for h in with_notes if h.source.endswith(".slides.html"))
     assert printed_deck.pages == deck.slides + 1  # only the first slide has notes
     assert printed_deck.problems == []
+
+
+def test_a_slide_taller_than_the_frame_prints_on_one_page(printed):
+    deck, plain, _ = printed
+    printed_deck = next(h for h in plain if h.source.endswith(".slides.html"))
+    assert not [p for p in printed_deck.problems if "taller than a printed page" in p]
+    assert printed_deck.pages == deck.slides
+
+
+def test_a_slide_that_is_not_fitted_is_named(toy_site, tmp_path):
+    """Without the deck's scaling, the long listing would take two pages: the check says which slide."""
+    page = toy_site.deck.path.read_text()
+    assert "const MIN_FIT = 0.75;" in page
+    unfitted = toy_site.decks / "02-unfitted.slides.html"
+    unfitted.write_text(page.replace("const MIN_FIT = 0.75;", "const MIN_FIT = 1.0;"))
+    try:
+        [report] = handouts.run(toy_site.html, toy_site.decks, tmp_path, toy_site.chromium,
+                                only=("02-unfitted",))
+    finally:
+        unfitted.unlink()
+    slides = toy_site.deck.slides
+    assert f"{slides + 1} pages for {slides} slides" in report.problems
+    assert any(p.startswith(f"slide {slides} (A long listing) is taller than a printed page")
+               and p.endswith("it prints on 2 pages") for p in report.problems), report.problems
 
 
 def test_a_chapter_prints_with_its_figure(printed):

@@ -9,8 +9,9 @@ TeX a reader would see (``\\_`` or ``\\text`` in the text, or an escape such as 
 formula's ``\\text{...}``, which MathJax prints with its backslash), and an image without alt
 text (no ``alt``, or the file name that Sphinx puts there when a figure has none). A deck also
 fails on a slide with nothing but a heading, on a slide that does not fit 1280x720 even when
-scaled down to 75% (it would scroll), and on a speaker view (key S) that does not show the notes
-with their formulas drawn.
+scaled down to 75% (it would scroll), on a slide that the print layout (``?print-pdf``, used for the
+handouts) spreads over more than one page, and on a speaker view (key S) that does not show the
+notes with their formulas drawn.
 Screenshots of the first screen of two chapters and two decks go to ``_build/screenshots/``.
 
 Usage::
@@ -151,6 +152,27 @@ async () => {
   }
   Reveal.slide(0, 0);
   return {total: slides.length, tall};
+}
+"""
+
+
+# A deck opened for printing (?print-pdf) marks its root element once reveal.js has cut the pages.
+PRINT_QUERY = "print-pdf&pdfSeparateFragments=false"
+PRINT_READY_JS = "() => document.documentElement.dataset.pdfReady === 'true'"
+
+# Runs in a deck laid out for printing: each slide that reveal.js spread over more than one page
+# (its content is taller than the page even when fitted to the frame).
+PRINT_OVERFLOW_JS = """
+() => {
+  const config = Reveal.getConfig();
+  const page = Math.floor(config.height * (1 + config.margin)) + config.pdfPageHeightOffset;
+  return Array.from(document.querySelectorAll(".pdf-page")).map((sheet, i) => {
+    const slide = sheet.querySelector("section");
+    const heading = slide && slide.querySelector("h1, h2, h3");
+    return {slide: i + 1, pages: Math.round(sheet.offsetHeight / page),
+            height: slide ? slide.scrollHeight : 0, fit: (slide && slide.dataset.fit) || "1",
+            title: heading ? heading.textContent.replace("¶", "").trim() : ""};
+  }).filter(sheet => sheet.pages > 1);
 }
 """
 
@@ -405,6 +427,34 @@ def _check_content(page, report: PageReport, shots: Path | None, path: str, ever
             _shoot_every_slide(page, shots, name)
 
 
+def open_for_print(context, url: str, notes: bool = False):
+    """A page with the deck at ``url`` laid out by reveal.js for printing, one slide per page."""
+    page = context.new_page()
+    query = PRINT_QUERY + ("&showNotes=separate-page" if notes else "")
+    page.goto(f"{url}?{query}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function(PRINT_READY_JS, timeout=PAGE_TIMEOUT_MS)
+    return page
+
+
+def print_overflow(page) -> list[str]:
+    """The slides of a deck laid out for printing that take more than one page, described."""
+    return [f"slide {s['slide']} ({s['title'][:40]}) is taller than a printed page even at "
+            f"{float(s['fit']):.0%} ({s['height']} px): it prints on {s['pages']} pages"
+            for s in _evaluate(page, PRINT_OVERFLOW_JS)]
+
+
+def check_print_layout(context, url: str) -> list[str]:
+    """Problems of a deck's print layout (the handouts): a slide that does not fit one page."""
+    try:
+        page = open_for_print(context, url)
+    except Exception as exc:
+        return [f"the print layout (?{PRINT_QUERY}) did not finish: {exc}"]
+    try:
+        return print_overflow(page)
+    finally:
+        page.close()
+
+
 def _check_speaker_notes(page) -> str | bool | None:
     """Open the speaker view on the first slide with notes (preferring notes with math).
 
@@ -468,6 +518,8 @@ def run(html_dir: Path, slides_dir: Path, shots: Path, chromium: str,
             seen = len(outside)
             shoot = path in wanted or (every_slide and path.endswith(".slides.html"))
             report = check_page(context, server.origin, kind, path, shots if shoot else None, every_slide)
+            if path.endswith(".slides.html"):
+                report.problems += check_print_layout(context, report.url)
             report.problems += [f"request to another host: {url}" for url in outside[seen:]]
             reports.append(report)
         browser.close()

@@ -3,8 +3,10 @@
 Uses the same headless Chromium as the browser check (Debian package ``chromium``, driven by
 playwright): decks are printed in reveal.js's print layout (``?print-pdf``), one 1280x720 page per
 slide, optionally with each slide's speaker notes on the page after it; chapters are printed from the built
-book with its print style sheet on A4. Every PDF is checked: the page count (for a deck, the number
-of slides), no blank page, and as many pictures as the page shows.
+book with its print style sheet on A4. A slide is printed as the audience sees it: the deck scales a
+slide that is taller than the frame down (to 75% at least) before reveal.js cuts the pages. Every
+PDF is checked: the page count (for a deck, the number of slides; a slide that still takes two
+pages is named), no blank page, and as many pictures as the page shows.
 
 Usage::
 
@@ -24,11 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from check_browser import BUILD, CHROMIUM_FLAGS, MATH_STATE_JS, MATHJAX_TIMEOUT_MS, Server, find_chromium  # noqa: E402
+from check_browser import (BUILD, CHROMIUM_FLAGS, MATH_STATE_JS, MATHJAX_TIMEOUT_MS, Server,  # noqa: E402
+                           find_chromium, open_for_print, print_overflow)
 
 OUT_DIR = BUILD / "handouts"
-DECK_READY_JS = "() => window.Reveal && Reveal.isReady && Reveal.isReady()"
-DECK_PAGES_JS = "() => document.querySelectorAll('.pdf-page').length"
 NOTES_COUNT_JS = ("() => Reveal.getSlides().filter(s => { const n = s.querySelector('aside.notes');"
                   " return n && n.textContent.trim().length > 0; }).length")
 IMAGES_JS = ("() => Array.from(document.querySelectorAll('main img, .reveal img'))"
@@ -80,13 +81,9 @@ def check(handout: Handout) -> Handout:
 
 
 def print_deck(context, origin: str, deck: Path, out: Path, notes: bool) -> Handout:
-    page = context.new_page()
-    query = "print-pdf&pdfSeparateFragments=false" + ("&showNotes=separate-page" if notes else "")
-    page.goto(f"{origin}/slides/{deck.name}?{query}", wait_until="load")
-    page.wait_for_function(DECK_READY_JS, timeout=30_000)
-    page.evaluate(MATH_STATE_JS, MATHJAX_TIMEOUT_MS)
-    page.wait_for_timeout(500)
+    page = open_for_print(context, f"{origin}/slides/{deck.name}", notes)
     slides = page.evaluate("() => Reveal.getTotalSlides()")
+    too_tall = print_overflow(page)
     with_notes = page.evaluate(NOTES_COUNT_JS) if notes else 0
     shown = page.evaluate(IMAGES_JS)
     target = out / deck.name.replace(".slides.html", ".slides.pdf")
@@ -94,6 +91,7 @@ def print_deck(context, origin: str, deck: Path, out: Path, notes: bool) -> Hand
              margin={"top": "0", "bottom": "0", "left": "0", "right": "0"})
     page.close()
     handout = check(Handout(deck.name, target, expected_pages=slides + with_notes))
+    handout.problems += too_tall
     if handout.images < shown:
         handout.problems.append(f"the PDF draws {handout.images} pictures, the deck shows {shown}")
     return handout

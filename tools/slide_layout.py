@@ -12,10 +12,14 @@ word):
 2. ``paginate``: the height of every cell is estimated from its text, code, tables and figures at
    the deck's font sizes, and a slide whose content would be taller than ``BUDGET`` pixels is
    continued on a new (vertical) slide headed "<heading> (continued)". A code cell whose input and
-   output together do not fit is shown as its code and then its output.
+   output together do not fit is shown as its code and then its output; code that alone does not
+   fit is cut at blank lines before top-level statements (between two functions, say); a long
+   list or table is cut between items or rows. A slide is never cut right after its heading: a
+   cell too tall for any slide (a long output, a function longer than a slide) stays under it.
 
 The estimates are deliberately simple; the deck still scales a slide that turns out too tall down
-to 75%, and ``tools/check_browser.py`` fails on any slide that does not fit even then.
+to 75% (on the screen and, before reveal.js cuts the pages, in print), and ``tools/check_browser.py``
+and ``tools/handouts.py`` fail on any slide that does not fit even then.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ CELL_GAP = 14
 HEADING = {1: 64 * 1.15 + 29, 2: 40 * 1.15 + 18, 3: 34 * 1.15 + 15, 4: 28 * 1.15 + 13}
 HEADING_CHARS = {1: 34, 2: 55, 3: 64, 4: 78}
 TABLE_ROW = 37  # 22 px text (deck.css), read from the back of a room
+TABLE_LINE = 22 * 1.35  # a line of text in a table cell; a row adds its padding and rule
+TABLE_WIDTH = 1256  # px inside the slide's side margins
+TABLE_CHAR = 10.5  # px, an average character at 22 px
+TABLE_PAD = 0.6 * 22 * 2  # px of padding left and right in each cell
+CODE_CELL_MARGIN = 0.7 * 25  # a code cell's margins (0.2em above, 0.5em below)
 DATAFRAME_ROW = 35  # 21 px text
 FIGURE_MAX = 470
 FIGURE_WIDTH = 1220
@@ -252,10 +261,7 @@ def block_height(block: Block) -> float:
     if block.kind == "math":
         return _math_height(block.text)
     if block.kind == "table":
-        rows = [line for line in block.text.splitlines() if line.strip().startswith("|")]
-        widest = max((_visible_chars(line) for line in rows), default=0)
-        wraps = max(1, math.ceil(widest / 125))
-        return (len(rows) - 1) * TABLE_ROW * wraps + 20
+        return _table_height(block.text)
     if block.kind == "fence":
         return len(block.text.splitlines()) * CODE_LINE + 20
     if block.kind == "list":
@@ -266,6 +272,38 @@ def block_height(block: Block) -> float:
         return sum(block_height(b) for b in blocks(re.sub(r"(?m)^>\s?", "", block.text))) + 10
     lines = sum(_text_lines(part) for part in block.text.split("\n\n"))
     return lines * TEXT_LINE + 12
+
+
+def _table_cells(text: str) -> list[list[str]]:
+    """The cells of a Markdown table, row by row, without the separator row."""
+    rows = [line.strip().strip("|") for line in text.splitlines() if line.strip().startswith("|")]
+    cells = [[cell.strip() for cell in re.split(r"(?<!\\)\|", row)] for row in rows]
+    return [row for row in cells if not all(re.fullmatch(r":?-+:?", cell) for cell in row if cell)]
+
+
+def _column_widths(cells: list[list[str]]) -> list[float]:
+    """Text width (px) of each column, shared out roughly as a browser lays out a table: every
+    column gets its longest word, and the room left goes to the columns with the most text."""
+    columns = max((len(row) for row in cells), default=0)
+    text = [[_visible_chars(row[c]) if c < len(row) else 0 for row in cells] for c in range(columns)]
+    words = [[max((_visible_chars(w) for w in row[c].split()), default=0) if c < len(row) else 0
+              for row in cells] for c in range(columns)]
+    widest = [max(col, default=0) * TABLE_CHAR for col in text]
+    narrowest = [max(col, default=0) * TABLE_CHAR for col in words]
+    room = TABLE_WIDTH - TABLE_PAD * columns
+    if sum(widest) <= room:
+        return [max(w, TABLE_CHAR) for w in widest]
+    spare, stretch = max(0.0, room - sum(narrowest)), sum(widest) - sum(narrowest)
+    return [max(n + spare * (w - n) / max(stretch, 1.0), TABLE_CHAR) for n, w in zip(narrowest, widest)]
+
+
+def _table_height(text: str) -> float:
+    """A table: each row as many lines as its most wrapped cell."""
+    cells = _table_cells(text)
+    widths = _column_widths(cells)
+    lines = [max((math.ceil(_visible_chars(cell) * TABLE_CHAR / width) for cell, width in zip(row, widths)),
+                 default=1) for row in cells]
+    return sum(max(1, n) * TABLE_LINE + TABLE_ROW - TABLE_LINE for n in lines) + 20
 
 
 def markdown_height(source: str) -> float:
@@ -320,7 +358,8 @@ def cell_height(cell) -> float:
         return 0.0
     if cell.cell_type == "markdown":
         return markdown_height(cell.source)
-    return input_height(cell) + sum(output_height(o) for o in cell.get("outputs", [])) + CELL_GAP
+    outputs = sum(output_height(o) for o in cell.get("outputs", []))
+    return input_height(cell) + outputs + CELL_GAP + CODE_CELL_MARGIN
 
 
 # --- step 2: pages -----------------------------------------------------------------------------
@@ -389,19 +428,52 @@ def _split_block(cell, budget: float) -> list:
     return out
 
 
+_TOP_LEVEL = re.compile(r"\n[ \t]*\n(?=\S)")
+
+
+def _split_source(cell, room: float) -> list:
+    """A code cell whose code is taller than ``room``, cut at the blank lines before top-level
+    statements (between two functions, or a function and its use) into pieces that fit ``room``
+    where they can; the output stays with the last piece."""
+    parts = [part.strip("\n") for part in _TOP_LEVEL.split(cell.source)]
+    pieces: list[list[str]] = [[]]
+    for part in parts:
+        trial = "\n\n".join(pieces[-1] + [part])
+        if pieces[-1] and _text_height(trial) + 8 + CELL_GAP + CODE_CELL_MARGIN > room:
+            pieces.append([])
+        pieces[-1].append(part)
+    out = []
+    for index, piece in enumerate(pieces):
+        new = copy.deepcopy(cell)
+        new.source = "\n\n".join(piece)
+        if index < len(pieces) - 1:
+            new.outputs = []
+        if index:
+            set_slide_type(new, "-")
+        out.append(new)
+    return out
+
+
+def _fit_cell(cell, room: float) -> list:
+    """A cell as pieces no taller than ``room`` where a piece can be cut: a long list or table
+    between items or rows, long code at a top-level blank line, code and its output apart."""
+    if cell_height(cell) <= room or cell.cell_type not in ("code", "markdown"):
+        return [cell]
+    if cell.cell_type == "markdown":
+        return _split_block(cell, room)
+    if not input_height(cell):
+        return [cell]
+    if input_height(cell) + CELL_GAP + CODE_CELL_MARGIN > room:
+        pieces = _split_source(cell, room)
+        if len(pieces) > 1:
+            return pieces[:-1] + _fit_cell(pieces[-1], room)
+    return _split_code(cell) if cell.get("outputs") else [cell]
+
+
 def paginate(cells: list, budget: float = BUDGET) -> list:
     """Start a continuation slide wherever the estimated content of a slide exceeds ``budget``."""
-    expanded = []
-    for cell in cells:
-        if cell_height(cell) <= budget - HEADING[2]:
-            expanded.append(cell)
-        elif cell.cell_type == "code" and cell.get("outputs") and input_height(cell):
-            expanded.extend(_split_code(cell))
-        elif cell.cell_type == "markdown":
-            expanded.extend(_split_block(cell, budget - HEADING[2]))
-        else:
-            expanded.append(cell)
-    out, used, heading = [], 0.0, None
+    expanded = [piece for cell in cells for piece in _fit_cell(cell, budget - HEADING[2])]
+    out, used, heading, shown = [], 0.0, None, False
     for cell in expanded:
         kind = slide_type(cell)
         if kind in ("notes", "skip"):
@@ -409,17 +481,24 @@ def paginate(cells: list, budget: float = BUDGET) -> list:
             continue
         height = cell_height(cell)
         if kind in BREAKS:
-            used, heading = 0.0, _heading(cell) or heading
-        elif used and used + height > budget:
+            used, heading, shown = 0.0, _heading(cell) or heading, False
+        elif shown and used + height > budget:
             title = f"## {heading} {CONTINUED}" if heading else f"## {CONTINUED}"
             out.append(_markdown(title, "subslide"))
-            used = markdown_height(title)
+            used, shown = markdown_height(title), False
             if kind == "fragment":
                 set_slide_type(cell, "-")
         heading = _heading(cell) or heading
         used += height
+        shown = shown or not _only_headings(cell)
         out.append(cell)
     return out
+
+
+def _only_headings(cell) -> bool:
+    """A Markdown cell of headings alone: a slide holding only such cells is not broken after them
+    (the heading would stand alone on it)."""
+    return cell.cell_type == "markdown" and all(b.kind == "heading" for b in blocks(cell.source))
 
 
 def page_heights(cells: list) -> list[float]:
