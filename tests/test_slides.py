@@ -120,3 +120,15 @@ def test_a_slide_shows_the_figure_or_table_it_introduces(stem, heading, line):
     assert not between, f"{stem}: code {between} comes between {heading!r} and what it introduces"
     assert not _shows_code(result[-1]) or len(result[-1].source.splitlines()) <= 6, (
         f"{stem}: the code of {line!r} is too long to stand next to its output on a slide")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_code_the_book_hides_is_not_on_a_slide(chapter):
+    deck = slides.prepare(_with_stand_in_outputs(read_chapter(chapter)))
+    hidden = slides.HIDE_INPUT_TAGS | slides.SLIDE_OUTPUT_ONLY_TAGS
+    shown = [cell.source.splitlines()[0] for cell in deck.cells
+             if _shows_code(cell) and hidden & set(cell.metadata.get("tags", []))]
+    assert not shown, f"{chapter.name}: the slides show the code of {shown}, which the book hides"
+    assert any(not _shows_code(c) and c.cell_type == "code" for c in deck.cells) or not any(
+        hidden & set(c.metadata.get("tags", [])) for c in read_chapter(chapter).cells), (
+        f"{chapter.name}: no figure of a hide-input cell reached the slides")
