@@ -7,6 +7,7 @@ The decks are built here without running the chapters (structure only, a second 
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,3 +63,72 @@ def test_chapter_deck_has_no_solution_or_book_only_cell(chapter):
         elif inside and cell.cell_type == "code" and cell.source.strip():
             solutions.append(cell.source)
     assert not deck_sources & set(solutions), f"{chapter.name}: a solution is on a slide"
+
+
+# A slide that introduces a figure or a result table shows it: on the slide itself, or on the
+# one right after it, with no code in between (code longer than a slide is tagged
+# `slide-output-only`, or `slideshow: skip` when it makes nothing to show).
+INTRODUCED = [  # (chapter, slide heading, a line of the cell whose output the slide introduces)
+    ("04-shrinkage", "Do BLUPs predict better? A simulation", "mse = runs.pivot_table("),
+    ("04-shrinkage", "Explore: how a BLUP is made", "draw_shrinkage(tau00, fit.sigma2, 32"),
+    ("05-fixed-or-random", "A simulated example: staff of European Parliament members",
+     "print(mep_fit.summary())"),
+    ("08-cross-level-interactions", "How coding changes signs", "both.rename(index="),
+    ("11-matrix-form", "The profile for a random intercept", "ax.plot(grid, curve"),
+]
+
+
+def _with_stand_in_outputs(notebook):
+    """The chapter as if executed: every code cell prints one line (the deck drops code cells
+    whose output it cannot show)."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="result\n")]
+    return notebook
+
+
+def _slides_of(cells):
+    """The deck's cells shown on slides, one list per slide."""
+    pages = []
+    for cell in cells:
+        kind = slides.slide_type(cell)
+        if kind in ("notes", "skip"):
+            continue
+        if not pages or kind in ("slide", "subslide"):
+            pages.append([])
+        pages[-1].append(cell)
+    return pages
+
+
+def _shows_code(cell):
+    return cell.cell_type == "code" and not (cell.metadata.get("transient") or {}).get("remove_source")
+
+
+@pytest.mark.parametrize("stem, heading, line", INTRODUCED, ids=[f"{c[0][:2]}-{c[1][:20]}" for c in INTRODUCED])
+def test_a_slide_shows_the_figure_or_table_it_introduces(stem, heading, line):
+    deck = slides.prepare(_with_stand_in_outputs(read_chapter(ROOT / "book" / f"{stem}.md")))
+    cells = [cell for page in _slides_of(deck.cells) for cell in page]
+    pages = _slides_of(deck.cells)
+    where = {id(cell): number for number, page in enumerate(pages) for cell in page}
+    opening = [c for c in cells if c.cell_type == "markdown" and c.source.splitlines()[0].lstrip("#").strip() == heading]
+    result = [c for c in cells if c.cell_type == "code" and line in c.source]
+    assert len(opening) == 1 and result, f"{stem}: no slide {heading!r} or no cell with {line!r}"
+    start, end = cells.index(opening[0]), cells.index(result[-1])
+    assert where[id(result[-1])] - where[id(opening[0])] in (0, 1), (
+        f"{stem}: the output of {line!r} is more than one slide after {heading!r}")
+    between = [c.source.splitlines()[0] for c in cells[start + 1:end] if _shows_code(c)]
+    assert not between, f"{stem}: code {between} comes between {heading!r} and what it introduces"
+    assert not _shows_code(result[-1]) or len(result[-1].source.splitlines()) <= 6, (
+        f"{stem}: the code of {line!r} is too long to stand next to its output on a slide")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_code_the_book_hides_is_not_on_a_slide(chapter):
+    deck = slides.prepare(_with_stand_in_outputs(read_chapter(chapter)))
+    hidden = slides.HIDE_INPUT_TAGS | slides.SLIDE_OUTPUT_ONLY_TAGS
+    shown = [cell.source.splitlines()[0] for cell in deck.cells
+             if _shows_code(cell) and hidden & set(cell.metadata.get("tags", []))]
+    assert not shown, f"{chapter.name}: the slides show the code of {shown}, which the book hides"
+    assert any(not _shows_code(c) and c.cell_type == "code" for c in deck.cells) or not any(
+        hidden & set(c.metadata.get("tags", [])) for c in read_chapter(chapter).cells), (
+        f"{chapter.name}: no figure of a hide-input cell reached the slides")

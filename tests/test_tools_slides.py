@@ -1,5 +1,6 @@
 """tools/slides.py on a small synthetic chapter: what goes into a deck and what stays out."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -272,3 +273,132 @@ def test_a_failing_chapter_is_reported_by_name(tmp_path, monkeypatch):
     assert decks == [] and list(failed) == ["08-broken"]
     assert "BROKEN_MARKER" in failed["08-broken"]
     assert not (tmp_path / "out" / "08-broken.slides.html").exists()
+
+
+# --- figures and tables land on the slide that introduces them ---------------------------------
+
+LONG_CODE = "\n".join(f"step_{i} = {i}  # a line of set-up that only the book needs to show" for i in range(10))
+FIGURE_CODE = '''import matplotlib
+matplotlib.use("module://matplotlib_inline.backend_inline")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 2.5))
+ax.plot([0, 1], [1, 0])
+plt.show()'''
+
+FIGURES = f'''\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Figures on slides
+
++++ {{"slideshow": {{"slide_type": "slide"}}}}
+
+## Tagged
+
+- the point the figure makes
+
+```{{code-cell}} ipython3
+:tags: [slide-output-only]
+{LONG_CODE}
+{FIGURE_CODE}
+```
+
++++ {{"slideshow": {{"slide_type": "slide"}}}}
+
+## Untagged
+
+- the same figure, its long code shown
+
+```{{code-cell}} ipython3
+{LONG_CODE}
+{FIGURE_CODE}
+```
+
++++ {{"slideshow": {{"slide_type": "slide"}}}}
+
+## Set-up skipped
+
+- a helper that only the book shows
+
+```{{code-cell}} ipython3
+---
+slideshow:
+  slide_type: skip
+---
+def helper():  # SKIPPED_HELPER
+{LONG_CODE.replace("step_", "    step_")}
+```
+
+```{{code-cell}} ipython3
+:tags: [hide-input]
+{FIGURE_CODE}
+```
+
++++ {{"slideshow": {{"slide_type": "slide"}}}}
+
+## A widget
+
+```{{code-cell}} ipython3
+import ipywidgets
+display(ipywidgets.IntSlider(value=3))
+print("AFTER_WIDGET")
+```
+'''
+
+
+def leaf_sections(page: str) -> dict[str, str]:
+    """Each slide's HTML (a ``<section>`` holding no other), keyed by its heading's text."""
+    found = {}
+    for body in re.findall(r"<section[^>]*>((?:(?!<section).)*?)</section>", page, flags=re.S):
+        heading = re.search(r"<h[1-4][^>]*>(.*?)<", body, flags=re.S)
+        found[heading.group(1).strip() if heading else ""] = body
+    return found
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory):
+    """A deck whose figures come after long code, executed in a kernel."""
+    path = tmp_path_factory.mktemp("book") / "09-figures.md"
+    path.write_text(FIGURES)
+    out = tmp_path_factory.mktemp("slides-figures")
+    deck = slides.build_deck(path, out, run=True, cache_dir=out / "no-cache")
+    return leaf_sections(deck.path.read_text())
+
+
+def test_a_slide_introducing_a_hidden_input_figure_shows_the_image(executed):
+    _, page, _ = executed
+    body = leaf_sections(page)["A figure"]
+    assert "<img" in body and "figsize" not in body
+
+
+def test_a_slide_output_only_cell_puts_its_figure_on_its_slide_without_its_code(figures):
+    body = figures["Tagged"]
+    assert "<img" in body and "the point the figure makes" in body
+    assert "step_0" not in body and "figsize" not in body
+
+
+def test_without_the_tag_long_code_pushes_the_figure_off_its_slide(figures):
+    assert "step_0" in figures["Untagged"] and "<img" not in figures["Untagged"]
+    assert "<img" in figures["Untagged (continued)"]
+
+
+def test_a_skipped_cell_leaves_its_slide_to_the_figure(figures):
+    body = figures["Set-up skipped"]
+    assert "<img" in body
+    assert not any("SKIPPED_HELPER" in html for html in figures.values())
+
+
+def test_widgets_are_left_out_of_a_deck(figures):
+    body = figures["A widget"]
+    assert "AFTER_WIDGET" in body
+    assert "IntSlider" in body  # its code stays
+    assert "widget-view" not in body  # a box no static page can fill does not

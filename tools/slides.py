@@ -4,7 +4,9 @@ A chapter ``book/NN-slug.md`` becomes ``_build/slides/NN-slug.slides.html``. Cel
 place in the deck with Jupyter's ``slideshow: {slide_type: ...}`` metadata (slide, subslide,
 fragment, skip, notes; unmarked cells continue the current slide). Book-only cells (tag
 ``remove-cell``) and the solutions are left out, exactly as for the student notebooks; plotting
-code tagged ``hide-input`` shows only its figure.
+code tagged ``hide-input`` shows only its figure. A cell tagged ``slide-output-only`` keeps its
+code in the book and the notebooks but shows only its figure or table on the slide (for code too
+long to stand next to the result it makes). Widgets, which need a running kernel, are left out.
 
 The chapter's outputs come from the book's execution cache (``_build/.jupyter_cache``) when it
 holds a run of the same code, otherwise the chapter is executed here. reveal.js (package
@@ -57,7 +59,9 @@ REVEAL_FILES = ("LICENSE", "dist/reset.css", "dist/reveal.css", "dist/reveal.js"
 MIN_SLIDES = 6
 SLIDE_SIZE = (1280, 720)
 HIDE_INPUT_TAGS = {"hide-input", "remove-input"}
+SLIDE_OUTPUT_ONLY_TAGS = {"slide-output-only"}  # the book shows the code, the slide only its result
 HIDE_OUTPUT_TAGS = {"hide-output", "remove-output"}
+WIDGET = "application/vnd.jupyter.widget-view+json"
 # Strings that would mean a deck loads something from a public host.
 CDN_MARKERS = ("cdn", "unpkg", "jsdelivr", "cdnjs", "googleapis")
 
@@ -119,10 +123,13 @@ def _is_placeholder(cell) -> bool:
 
 
 def _clean_outputs(cell) -> None:
-    """Drop what the book does not show either: warnings on stderr and glue records."""
+    """Drop what the book does not show either (warnings on stderr, glue records) and widgets,
+    which a deck without a kernel cannot draw (a progress bar would leave an empty box)."""
     kept = []
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            continue
+        if WIDGET in output.get("data", {}):
             continue
         if "data" in output:
             for key in [k for k in output["data"] if k.startswith("application/papermill.record/")]:
@@ -133,6 +140,11 @@ def _clean_outputs(cell) -> None:
     cell.outputs = kept
 
 
+def _hides_input(cell) -> bool:
+    """The slide shows the cell's output only: the book hides its code, or the code is too long."""
+    return bool((HIDE_INPUT_TAGS | SLIDE_OUTPUT_ONLY_TAGS) & _tags(cell))
+
+
 def _visible(cell) -> bool:
     if not cell.source.strip():
         return False
@@ -140,7 +152,7 @@ def _visible(cell) -> bool:
         return True
     if _is_placeholder(cell):
         return False
-    hides_input = bool(HIDE_INPUT_TAGS & _tags(cell))
+    hides_input = _hides_input(cell)
     hides_output = bool(HIDE_OUTPUT_TAGS & _tags(cell)) or not cell.get("outputs")
     return not (hides_input and hides_output)
 
@@ -175,7 +187,7 @@ def prepare(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             _clean_outputs(cell)
             if HIDE_OUTPUT_TAGS & _tags(cell):
                 cell.outputs = []
-            if HIDE_INPUT_TAGS & _tags(cell):
+            if _hides_input(cell):
                 cell.metadata["transient"] = {"remove_source": True}
     deck.cells = paginate(keep(cells, _visible))
     if not deck.cells:
