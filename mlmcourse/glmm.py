@@ -479,8 +479,6 @@ class GlmerResult:
         Fixed-effect terms flagged for separation.
     messages : list of str
     data_name : str
-    backend : GlmmFit
-        The engine's own fit (property).
     """
 
     formula: str
