@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import slides  # noqa: E402  (tools/ is not a package)
 
-CHAPTER = '''\
+FRONT_MATTER = '''\
 ---
 jupytext:
   text_representation:
@@ -24,7 +24,9 @@ kernelspec:
   language: python
   name: python3
 ---
+'''
 
+CHAPTER = FRONT_MATTER + '''
 (ch-toy)=
 # A toy chapter
 
@@ -285,19 +287,7 @@ fig, ax = plt.subplots(figsize=(4, 2.5))
 ax.plot([0, 1], [1, 0])
 plt.show()'''
 
-FIGURES = f'''\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: 0.13
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+FIGURES = FRONT_MATTER + f'''
 # Figures on slides
 
 +++ {{"slideshow": {{"slide_type": "slide"}}}}
