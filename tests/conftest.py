@@ -1,4 +1,5 @@
-"""Shared fixtures: a toy site (a built deck and two book pages) for the tests that open Chromium."""
+"""Shared fixtures: the two course data sets most tests use, and a toy site (a built deck and two book
+pages) for the tests that open Chromium."""
 
 import base64
 import sys
@@ -7,7 +8,21 @@ from pathlib import Path
 
 import pytest
 
+import mlmcourse
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def hs():
+    """hsb40: 1,977 students in 40 schools (a fresh copy per test module)."""
+    return mlmcourse.load("hsb40")
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    """sleepstudy: 18 subjects on 10 days (a fresh copy per test module)."""
+    return mlmcourse.load("sleepstudy")
 
 # A code cell of this many lines is taller than the 1280x720 frame: the deck shows it scaled down.
 LONG_CODE_LINES = 30

@@ -29,16 +29,6 @@ def _ml(formula, data):
 
 
 @pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def fe(hs):
     return est.fixed_effects("MathAch ~ SES", hs, "School")
 

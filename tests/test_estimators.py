@@ -20,11 +20,6 @@ from mlmcourse.groups import group_table
 
 
 @pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
-
-
-@pytest.fixture(scope="module")
 def fe_within(hs):
     return est.fixed_effects("MathAch ~ SES + SES:Sector", hs, "School", method="within")
 

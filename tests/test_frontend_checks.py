@@ -11,18 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mlmcourse
 from mlmcourse import estimators as est
 from mlmcourse.formula import FormulaError, factor_levels, group_codes, model_frame, parse_formula
 from mlmcourse.lmm import LmerWarning, lmer
 from mlmcourse.transforms import factor_codes
 
 GROUPED = [est.no_pooling, est.fixed_effects, est.between, est.random_effects_gls, est.two_stage]
-
-
-@pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
 
 
 # ------------------------------------------------------ same names everywhere

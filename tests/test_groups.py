@@ -6,13 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mlmcourse
 from mlmcourse import groups
-
-
-@pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
 
 
 def test_center_within_adds_group_mean_and_deviation(hs):

@@ -35,11 +35,6 @@ def _reference_fit(model_id: str):
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def sleep_pair(sleep):
     # lme4: m0 <- lmer(Reaction ~ Days + (1|Subject), sleepstudy, REML = FALSE); m1 with (Days|Subject)
     return (lmer("Reaction ~ Days + (1 | Subject)", sleep, reml=False),

@@ -27,11 +27,6 @@ def hs40():
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def sleep_fit(sleep):
     # lme4: fm1 <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
     return lmer("Reaction ~ Days + (Days | Subject)", sleep)

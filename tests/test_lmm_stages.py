@@ -13,16 +13,10 @@ import numpy as np
 import pytest
 from scipy import sparse, stats
 
-import mlmcourse
 from mlmcourse.lmm import COEF_COLUMNS, LmerDesign, LmerResult, lmer, lmer_design
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "vocab.json").read_text())
 FORMULA = REFERENCE["model"]["formula"]
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
 
 
 @pytest.fixture(scope="module")

@@ -37,11 +37,6 @@ def _quiet(function, *args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def hs40():
     return mlmcourse.load("hsb40")
 

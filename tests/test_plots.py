@@ -37,16 +37,6 @@ def close_figures(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return mlmcourse.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def fit_null(hs):
     # lme4: lmer(MathAch ~ 1 + (1 | School), hs)
     return lmer("MathAch ~ 1 + (1 | School)", hs)

@@ -22,11 +22,6 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "lme4.json").read_
 
 
 @pytest.fixture(scope="module")
-def hs():
-    return mlmcourse.load("hsb40")
-
-
-@pytest.fixture(scope="module")
 def null_fit(hs):
     # lme4: lmer(MathAch ~ 1 + (1 | School), hsb40)  (fit.oneway.re in the SCS course text)
     return lmer("MathAch ~ 1 + (1 | School)", hs)
