@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from mlmcourse._messages import ConvergenceWarning, LmerWarning, SingularFitWarning
 from mlmcourse.design import RandomBlock
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular(tol = 1e-4)
@@ -45,6 +46,32 @@ def singular_terms(blocks: list[RandomBlock], theta: np.ndarray) -> list[str]:
             out.append(f"({' + '.join(block.coding.names)} | {block.group})")
         start += k * (k + 1) // 2
     return out
+
+
+def rank_notes(names: Sequence[str], kept: np.ndarray, why: str = "") -> list[tuple[str, type]]:
+    """lme4's note on fixed-effect columns dropped as linear combinations of the others (none if all kept).
+
+    Examples
+    --------
+    >>> rank_notes(["(Intercept)", "x", "x2"], np.array([True, True, False]))[0][0]
+    'fixed-effect model matrix is rank deficient so dropping 1 column(s): x2'
+    """
+    if kept.all():
+        return []
+    dropped = [n for n, k in zip(names, kept) if not k]
+    return [(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
+             f"{', '.join(dropped)}{why}", LmerWarning)]
+
+
+def fit_notes(flagged: Sequence[str], converged: bool, message: str) -> list[tuple[str, type]]:
+    """The notes on a finished fit: a singular fit (the terms ``singular_terms`` flagged) and non-convergence."""
+    notes = []
+    if flagged:
+        notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
+                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
+    if not converged:
+        notes.append((f"the optimizer did not converge ({message}); the estimates may be wrong", ConvergenceWarning))
+    return notes
 
 
 def unique_names(names: list[str]) -> list[str]:

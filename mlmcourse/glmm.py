@@ -45,7 +45,7 @@ from mlmcourse.formula import (
     parse_formula,
     random_design,
 )
-from mlmcourse._messages import ConvergenceWarning, LmerWarning, SingularFitWarning
+from mlmcourse._messages import LmerWarning
 from mlmcourse._summary import GlmerSummary
 
 __all__ = ["glmer", "GlmerResult", "GlmerSummary", "SeparationWarning", "marginal_predict", "attenuation"]
@@ -309,11 +309,7 @@ class _Design:
 def _build_design(parsed, frame: ModelFrame, trials, family, link) -> _Design:
     X, coding = fixed_design(parsed, frame)
     kept = independent_columns(X)
-    notes = [(note, LmerWarning) for note in frame.messages]
-    if not kept.all():
-        dropped = [n for n, k in zip(coding.names, kept) if not k]
-        notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
-                      f"{', '.join(dropped)}", LmerWarning))
+    notes = [(note, LmerWarning) for note in frame.messages] + _mixed.rank_notes(coding.names, kept)
     blocks = _mixed.lme4_block_order(random_design(parsed, frame))
     y = np.asarray(frame.response, dtype=float)
     engine_blocks = [Block(b.codes, len(b.labels), b.columns) for b in blocks]
@@ -420,12 +416,7 @@ def _shape_result(design: _Design, fit: _glmm_engine.GlmmFit, data_name: str, fo
     frame, parsed, problem = design.frame, design.parsed, design.problem
     flagged = _mixed.singular_terms(design.blocks, fit.theta)
     notes = list(design.notes if warn_notes else [n for n in design.notes if n[1] is SeparationWarning])
-    if flagged:
-        notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
-                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
-    if not fit.converged:
-        notes.append((f"the optimizer did not converge ({fit.message}); the estimates may be wrong",
-                      ConvergenceWarning))
+    notes += _mixed.fit_notes(flagged, fit.converged, fit.message)
     loglik = -fit.relative_deviance / 2 + _glmm_engine.saturated_loglik(problem.family, problem.y, problem.trials)
     result = GlmerResult(
         formula=formula, family=problem.family, link=problem.link.name, nagq=fit.nagq, response=parsed.response,

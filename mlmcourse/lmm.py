@@ -312,10 +312,7 @@ def _build_design(parsed: ParsedFormula, frame: ModelFrame) -> LmerDesign:
     X, coding = fixed_design(parsed, frame)
     kept = independent_columns(X)
     notes = [(note, LmerWarning) for note in frame.messages]
-    if not kept.all():
-        dropped = [n for n, k in zip(coding.names, kept) if not k]
-        notes.append((f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
-                      f"{', '.join(dropped)} (a linear combination of the other columns)", LmerWarning))
+    notes += _mixed.rank_notes(coding.names, kept, " (a linear combination of the other columns)")
     blocks = _mixed.lme4_block_order(random_design(parsed, frame))
     notes += [(note, SingularFitWarning) for note in _collinear_random_columns(blocks)]
     offset = frame.offset if parsed.offsets else None
@@ -359,12 +356,7 @@ def _shape_result(design: LmerDesign, fit: _engine.EngineFit, data_name: str, *,
     y = pd.Series(design.problem.y + _offset(design), index=frame.index)
     flagged = _mixed.singular_terms(design.blocks, fit.scaled_theta)
     notes = list(design.notes) if warn_notes else []
-    if flagged:
-        notes.append(("boundary (singular) fit: a variance is estimated as zero or a correlation as +-1 in "
-                      f"{', '.join(flagged)}; consider simplifying the random part", SingularFitWarning))
-    if not fit.converged:
-        notes.append((f"the optimizer did not converge ({fit.message}); the estimates may be wrong",
-                       ConvergenceWarning))
+    notes += _mixed.fit_notes(flagged, fit.converged, fit.message)
     singular = bool(flagged) or any(category is SingularFitWarning for _, category in design.notes)
     messages = list(dict.fromkeys([note for note, _ in design.notes] + [note for note, _ in notes]))
     result = LmerResult(
