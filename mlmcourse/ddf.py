@@ -204,12 +204,17 @@ class _Satterthwaite:
     jac: list  # d vcov_beta / d varpar_k, one p x p matrix per variance parameter
 
 
-def _satterthwaite(fit) -> _Satterthwaite:
+def _cached(fit, compute):
+    """``compute(fit)``, once per fit (on one BLAS thread: the matrices are small and many)."""
     cache = _CACHE.setdefault(fit, {})
-    if "satterthwaite" not in cache:
+    if compute not in cache:
         with _engine._one_blas_thread():
-            cache["satterthwaite"] = _compute_satterthwaite(fit)
-    return cache["satterthwaite"]
+            cache[compute] = compute(fit)
+    return cache[compute]
+
+
+def _satterthwaite(fit) -> _Satterthwaite:
+    return _cached(fit, _compute_satterthwaite)
 
 
 def _compute_satterthwaite(fit) -> _Satterthwaite:
@@ -432,11 +437,7 @@ def _kenward_roger(fit) -> _KenwardRoger:
     if not fit.reml:
         raise ValueError("the Kenward-Roger method needs a REML fit (as pbkrtest and lmerTest): "
                          "refit with reml=True or use ddf='satterthwaite'")
-    cache = _CACHE.setdefault(fit, {})
-    if "kenward-roger" not in cache:
-        with _engine._one_blas_thread():
-            cache["kenward-roger"] = _compute_kenward_roger(fit)
-    return cache["kenward-roger"]
+    return _cached(fit, _compute_kenward_roger)
 
 
 def _compute_kenward_roger(fit) -> _KenwardRoger:
